@@ -1,0 +1,1 @@
+"""Singer tap for Udemy Business, built with the Meltano Singer SDK."""

@@ -1,0 +1,58 @@
+"""HTTP Basic authentication pinned to the configured API origin."""
+
+from __future__ import annotations
+
+import base64
+import typing as t
+from urllib.parse import urlsplit
+
+from requests.auth import AuthBase
+
+from tap_udemy_business.errors import UnsafeLinkError
+
+if t.TYPE_CHECKING:
+    from requests import PreparedRequest
+
+Origin = tuple[str, str, int]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> Origin:
+    """Return (scheme, host, port) of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+class PinnedBasicAuth(AuthBase):
+    """Adds `Authorization: Basic …` only to requests for one origin.
+
+    The API's pages link to each other with absolute URLs. A link (or a redirect) to any
+    other scheme, host or port is refused before anything is sent, so the organization's
+    credentials can only ever reach the API they were issued for.
+    """
+
+    def __init__(self, client_id: str, client_secret: str, base_url: str) -> None:
+        """Encode the credentials once; keep nothing printable about them."""
+        token = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+        self._header = f"Basic {token}"
+        self.origin = origin_of(base_url)
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        """Authenticate a request for the pinned origin; refuse any other."""
+        url = request.url or ""
+        if origin_of(url) != self.origin:
+            scheme, host, port = origin_of(url)
+            msg = (
+                f"Refused to send credentials to {scheme}://{host}:{port}: the API is "
+                f"{self.origin[0]}://{self.origin[1]}:{self.origin[2]} (a 'next' link or "
+                "redirect pointed elsewhere)."
+            )
+            raise UnsafeLinkError(msg)
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        """Show the origin only: the credentials must never reach a log."""
+        return f"PinnedBasicAuth(origin={self.origin!r})"

@@ -1,0 +1,323 @@
+"""The shared HTTP behaviour of every Udemy Business stream: auth, paging, retries, errors.
+
+Streams (see `streams.py`) only declare an endpoint, keys and a schema file; everything
+about talking to the API lives here, once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+import typing as t
+from functools import cached_property
+from http import HTTPStatus
+from urllib.parse import urlencode, urlsplit
+
+import backoff
+import requests
+from requests.adapters import HTTPAdapter
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_udemy_business.auth import PinnedBasicAuth
+from tap_udemy_business.concurrency import AdaptiveLimiter, PageReader, Query
+from tap_udemy_business.errors import EndpointUnavailableError, UdemyFatalError
+from tap_udemy_business.pages import Page, Record, parse_page
+from tap_udemy_business.schema_files import schema_path
+from tap_udemy_business.settings import (
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_REQUEST_TIMEOUT,
+    base_url,
+)
+
+if t.TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from pathlib import Path
+
+    from backoff.types import Details
+    from singer_sdk.helpers.types import Context
+
+RETRY_BASE_SECONDS = 1.0
+RETRY_CAP_SECONDS = 60.0
+DEFAULT_RETRY_AFTER_SECONDS = 5.0
+
+
+class UdemyConnection:
+    """What every stream of one tap shares: the session, the credentials, the rate cap.
+
+    Udemy's rate limit is per credential, so the cap on requests in flight is one object
+    for all streams; one pooled session keeps connections alive across them.
+    """
+
+    def __init__(self, config: Mapping[str, t.Any]) -> None:
+        """Build the session and the pinned credentials from the (validated) config."""
+        self.base_url = base_url(config)
+        self.organization_id = int(config["organization_id"])
+        self.auth = PinnedBasicAuth(config["client_id"], config["client_secret"], self.base_url)
+        self.concurrency = int(
+            config.get("max_concurrent_requests") or DEFAULT_MAX_CONCURRENT_REQUESTS
+        )
+        self.limiter = AdaptiveLimiter(self.concurrency)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, self.concurrency * 2))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.server_date: dt.date | None = None
+
+    def note_server_date(self, response: requests.Response) -> None:
+        """Remember the API's own date (its `Date` header): reporting ends the day before."""
+        header = response.headers.get("Date")
+        if header:
+            try:
+                self.server_date = email.utils.parsedate_to_datetime(header).date()
+            except (TypeError, ValueError):
+                return
+
+
+def describe_url(url: str) -> str:
+    """Return a URL fit for a log line: path and query, no user info."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}{query}"
+
+
+class UdemyStream(RESTStream[t.Any]):
+    """A list endpoint of the Udemy Business API (`{count, next, previous, results}`)."""
+
+    #: The records' `_class`, which names the `fields[...]` request parameter.
+    record_class: t.ClassVar[str]
+    #: Sent on every request of the stream (besides paging and fields).
+    extra_params: t.ClassVar[dict[str, str]] = {}
+    #: Organizations without the feature answer 403/404: skip instead of failing.
+    optional: t.ClassVar[bool] = False
+    allow_redirects = False
+    records_jsonpath = "$.results[*]"
+
+    @property
+    def schema_filepath(self) -> Path:
+        """The stream's file in `schemas/`, the single source of truth for its fields."""
+        return schema_path(self.name)
+
+    @property
+    def connection(self) -> UdemyConnection:
+        """The connection shared by the tap's streams."""
+        return t.cast("UdemyConnection", self._tap.connection)  # type: ignore[attr-defined]
+
+    @property
+    def url_base(self) -> str:
+        """Root of the organization's API."""
+        return (
+            f"{self.connection.base_url}/api-2.0/organizations/"
+            f"{self.connection.organization_id}/"
+        )
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """The pooled session shared by all streams."""
+        return self.connection.session
+
+    @property
+    def authenticator(self) -> PinnedBasicAuth:
+        """Basic auth pinned to the configured origin."""
+        return self.connection.auth
+
+    @property
+    def timeout(self) -> int:
+        """Seconds to wait for one response (`request_timeout`)."""
+        return int(self.config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
+
+    @cached_property
+    def page_size(self) -> int:
+        """Records per page (`page_size`, at most the API's 100)."""
+        return int(self.config.get("page_size") or DEFAULT_PAGE_SIZE)
+
+    @cached_property
+    def fields_param(self) -> str:
+        """`@all`, or the selected fields when the catalog deselects some (pushdown)."""
+        properties = self.schema["properties"]
+        added = self.tap_added_fields
+        api_fields = [name for name in properties if name not in added]
+        selected = [name for name in api_fields if self.mask.get(("properties", name), True)]
+        if len(selected) == len(api_fields):
+            return "@all"
+        wanted = set(selected) | set(self.primary_keys) | {"_class"}
+        return ",".join(name for name in api_fields if name in wanted)
+
+    #: Fields the tap adds to records (not requested from the API).
+    tap_added_fields: t.ClassVar[frozenset[str]] = frozenset()
+
+    def query_url(self, **params: str) -> str:
+        """Build a first-page URL: the endpoint, page size, fields and `params`.
+
+        The URL carries its whole query string, so later pages (the API's absolute `next`
+        links) are requested as they are, without the first page's parameters again.
+        """
+        query = {
+            "page": "1",
+            "page_size": str(self.page_size),
+            f"fields[{self.record_class}]": self.fields_param,
+            **self.extra_params,
+            **params,
+        }
+        return f"{self.get_url(None)}?{urlencode(query, safe='@,[]')}"
+
+    # Reading pages
+
+    @cached_property
+    def fetch_page(self) -> Callable[[str], Page]:
+        """`fetch(url) -> Page`, with retries on transient failures and invalid JSON."""
+        return t.cast("Callable[[str], Page]", self.request_decorator(self._fetch_once))
+
+    def _fetch_once(self, url: str) -> Page:
+        request = self.build_prepared_request(method="GET", url=url, headers=self.http_headers)
+        with self.connection.limiter.slot():
+            response = self.requests_session.send(
+                request, timeout=self.timeout, allow_redirects=False
+            )
+        self.connection.note_server_date(response)
+        self.validate_response(response)
+        page = parse_page(response.content, describe_url(url))
+        page.response = response
+        self.connection.limiter.on_success()
+        return page
+
+    def read_queries(self, queries: Iterable[Query]) -> Iterator[tuple[Query, Page]]:
+        """Read every page of every query, in order, as concurrently as allowed."""
+        reader = PageReader(self.fetch_page, self.connection.concurrency)
+        with self.get_http_request_counter() as request_counter:
+            for query, page in reader.read(queries):
+                request_counter.increment()
+                yield query, page
+
+    def get_records(self, context: Context | None) -> Iterable[Record]:
+        """Yield the stream's records; an optional endpoint the portal lacks yields none."""
+        try:
+            yield from self.iter_records(context)
+        except EndpointUnavailableError as exc:
+            if not self.optional:
+                raise
+            self.logger.warning(
+                "Skipping stream '%s': the organization has no access to it (%s)", self.name, exc
+            )
+
+    def iter_records(self, context: Context | None) -> Iterable[Record]:  # noqa: ARG002
+        """Read the endpoint's whole list (the catalog endpoints are small)."""
+        for _query, page in self.read_queries([Query(self.query_url())]):
+            yield from page.records
+
+    # Errors and retries
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Sort a response into fine, retriable (429, 5xx) or fatal, with a clear message."""
+        status = response.status_code
+        if status < HTTPStatus.MULTIPLE_CHOICES:
+            return
+        url = describe_url(response.request.url or response.url)
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            msg = f"{status} {response.reason} from {url}"
+            raise RetriableAPIError(msg, response)
+        raise self._fatal_error(status, url, response)
+
+    def _fatal_error(self, status: int, url: str, response: requests.Response) -> UdemyFatalError:
+        if status < HTTPStatus.BAD_REQUEST:
+            return UdemyFatalError(f"{status} redirect from {url} refused: check api_url.")
+        if status == HTTPStatus.UNAUTHORIZED:
+            return UdemyFatalError(
+                f"401 Unauthorized from {url}: check client_id and client_secret."
+            )
+        if status == HTTPStatus.FORBIDDEN:
+            return EndpointUnavailableError(
+                f"403 Forbidden from {url}: the API credentials have expired or lack the "
+                "scope for this endpoint; regenerate them on the portal's LMS integration page."
+            )
+        if status == HTTPStatus.NOT_FOUND:
+            return EndpointUnavailableError(
+                f"404 Not Found from {url}: check organization_id and portal_name (or api_url)."
+            )
+        detail = response.text[:200].replace("\n", " ")
+        return UdemyFatalError(f"{status} {response.reason} from {url}: {detail}")
+
+    def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
+        """Retry transient failures, bounded by `max_retries` and `max_retry_seconds`."""
+        decorated: Callable[..., t.Any] = backoff.on_exception(
+            self.backoff_wait_generator,
+            (
+                ConnectionResetError,
+                RetriableAPIError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=self.backoff_max_tries,
+            max_time=float(self.config.get("max_retry_seconds") or DEFAULT_MAX_RETRY_SECONDS),
+            on_backoff=self.backoff_handler,
+            jitter=None,
+            logger=None,
+        )(func)
+        return decorated
+
+    def backoff_max_tries(self) -> int:
+        """One try plus `max_retries` retries."""
+        retries = self.config.get("max_retries")
+        return 1 + int(DEFAULT_MAX_RETRIES if retries is None else retries)
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """Wait `Retry-After` on 429 (and slow down); otherwise exponential with jitter."""
+        attempt = 0
+        exception = yield 0.0
+        while True:
+            attempt += 1
+            exception = yield self._retry_wait(exception, attempt)
+
+    def _retry_wait(self, exception: BaseException | None, attempt: int) -> float:
+        response = getattr(exception, "response", None)
+        if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            self.connection.limiter.on_throttle(wait)
+            return wait
+        ceiling: float = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2.0 ** (attempt - 1))
+        return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+
+    def backoff_handler(self, details: Details) -> None:
+        """Log one line per retry: what failed, where, and how long until the next try."""
+        exception = details.get("exception")
+        args = details.get("args") or ()
+        url = describe_url(str(args[0])) if args else self.path
+        if isinstance(exception, RetriableAPIError) and exception.response is not None:
+            reason = f"{exception.response.status_code} {exception.response.reason}"
+        else:
+            reason = type(exception).__name__ if exception else "error"
+        self.logger.warning(
+            "Retrying %s after %s (try %d), waiting %.1f s",
+            url,
+            reason,
+            details.get("tries", 0),
+            details.get("wait", 0.0),
+        )
+
+
+def retry_after_seconds(value: str | None) -> float:
+    """Parse `Retry-After`: seconds, or an HTTP date; a default when absent or odd."""
+    if not value:
+        return DEFAULT_RETRY_AFTER_SECONDS
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_SECONDS
+    return max(0.0, when.timestamp() - time.time())
+
+
+logging.getLogger("backoff").addHandler(logging.NullHandler())

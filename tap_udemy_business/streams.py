@@ -1,0 +1,72 @@
+"""The streams: one small declaration per endpoint. Behaviour lives in the base classes."""
+
+from __future__ import annotations
+
+from tap_udemy_business.client import UdemyStream
+from tap_udemy_business.reporting import ReportingStream
+
+
+class CoursesStream(UdemyStream):
+    """The organization's course catalog (Udemy courses and custom ones)."""
+
+    name = "courses"
+    path = "courses/list/"
+    primary_keys = ("id",)
+    record_class = "course"
+
+
+class LearningPathsStream(UdemyStream):
+    """Learning paths; organizations without the feature answer 403/404, skipped."""
+
+    name = "learning_paths"
+    path = "learning-paths/list/"
+    primary_keys = ("id",)
+    record_class = "learning_path"
+    optional = True
+
+
+class UserActivityStream(ReportingStream):
+    """One row per learner and day: the learner's activity totals for that day."""
+
+    name = "user_activity"
+    path = "analytics/user-activity/"
+    primary_keys = ("id", "from_date")
+    record_class = "aggregate_organization_user_activity"
+
+
+class UserCourseActivityStream(ReportingStream):
+    """One row per learner, course and day: that day's consumption, the course's state."""
+
+    name = "user_course_activity"
+    path = "analytics/user-course-activity/"
+    primary_keys = ("user_id", "course_id", "from_date")
+    record_class = "user_course_activity"
+
+
+class UserProgressStream(ReportingStream):
+    """One row per learner and lecture or quiz, read on the day of its activity."""
+
+    name = "user_progress"
+    path = "analytics/user-progress/"
+    primary_keys = ("user_id", "course_id", "item_id")
+    record_class = "user_progress"
+
+
+class UserPathActivityStream(ReportingStream):
+    """One row per learner, learning path and day; skipped without learning paths."""
+
+    name = "user_path_activity"
+    path = "analytics/user-path-activity/"
+    primary_keys = ("user_id", "path_id", "from_date")
+    record_class = "user_path_activity"
+    optional = True
+
+
+STREAM_TYPES: tuple[type[UdemyStream], ...] = (
+    CoursesStream,
+    LearningPathsStream,
+    UserActivityStream,
+    UserCourseActivityStream,
+    UserProgressStream,
+    UserPathActivityStream,
+)

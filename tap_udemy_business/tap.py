@@ -1,0 +1,121 @@
+"""The tap: settings, streams, the sandbox switch, and one-line fatal errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import typing as t
+from functools import cached_property
+
+import requests
+from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.plugin_base import PluginBase, _ConfigInput
+from singer_sdk.singerlib import StateMessage
+
+from tap_udemy_business.client import UdemyConnection, describe_url
+from tap_udemy_business.settings import CONFIG_SCHEMA, check_config
+from tap_udemy_business.streams import STREAM_TYPES
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Stream
+
+    from tap_udemy_business.sandbox import SandboxPortal
+
+
+class TapUdemyBusiness(Tap):
+    """Singer tap for the Udemy Business Courses and Reporting APIs."""
+
+    name = "tap-udemy-business"
+    package_name = "tap-udemy-business"
+    config_jsonschema = CONFIG_SCHEMA
+
+    def discover_streams(self) -> list[Stream]:
+        """One stream per endpoint; see `streams.py`."""
+        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Add the checks a JSON Schema cannot express (see `settings.check_config`)."""
+        errors = super()._validate_config(raise_errors=False)
+        errors += check_config(self.config)
+        if errors and raise_errors:
+            summary = "Config validation failed"
+            raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
+        return errors
+
+    @cached_property
+    def sandbox(self) -> SandboxPortal | None:
+        """The in-process sandbox portal, started on first use when `sandbox` is on."""
+        if not self.config.get("sandbox"):
+            return None
+        from tap_udemy_business.sandbox import SandboxPortal  # noqa: PLC0415 - only when on
+
+        portal = SandboxPortal().start()
+        self.logger.info("Sandbox portal serving simulated data at %s", portal.base_url)
+        return portal
+
+    @cached_property
+    def connection(self) -> UdemyConnection:
+        """The HTTP connection every stream shares (made on first use)."""
+        config = dict(self.config)
+        if self.sandbox is not None:
+            config.update(self.sandbox.tap_config())
+        return UdemyConnection(config)
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        state: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None,
+    ) -> None:
+        """Run a sync; a failure becomes one line on stderr, after saving the state.
+
+        Records already written stay written, and the STATE written here covers exactly
+        them, so the next run resumes without loss. The traceback shows at DEBUG only.
+        """
+        PluginBase.invoke(about=about, about_format=about_format)
+        cls.print_version(print_fn=cls.logger.info)
+        config = config or _ConfigInput()
+        tap = cls(
+            config=config.config,
+            state=None if state is None else json.load(state),
+            catalog=None if catalog is None else json.load(catalog),
+            parse_env_config=config.parse_env,
+            validate_config=True,
+        )
+        try:
+            tap.sync_all()
+        except (FatalAPIError, RetriableAPIError, requests.RequestException) as exc:
+            tap.write_message(StateMessage(value=tap.state))
+            tap.logger.error(  # noqa: TRY400 - the traceback is for DEBUG only
+                "Sync failed: %s",
+                _one_line(exc),
+                exc_info=tap.logger.isEnabledFor(logging.DEBUG),
+            )
+            sys.stdout.flush()
+            raise SystemExit(1) from None
+        finally:
+            tap.stop_sandbox()
+
+    def stop_sandbox(self) -> None:
+        """Stop the sandbox portal if this tap started one."""
+        if "sandbox" in self.__dict__ and self.sandbox is not None:
+            self.sandbox.stop()
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, RetriableAPIError):
+        return f"gave up after retries: {exc}"
+    if isinstance(exc, requests.RequestException):
+        url = describe_url(exc.request.url) if exc.request and exc.request.url else "the API"
+        return f"could not get a response from {url} ({type(exc).__name__})"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+if __name__ == "__main__":
+    TapUdemyBusiness.cli()
