@@ -25,6 +25,7 @@ from tap_udemy_business.auth import PinnedBasicAuth
 from tap_udemy_business.concurrency import AdaptiveLimiter, PageReader, Query
 from tap_udemy_business.errors import EndpointUnavailableError, UdemyFatalError
 from tap_udemy_business.pages import Page, Record, parse_page
+from tap_udemy_business.progress import Progress
 from tap_udemy_business.schema_files import schema_path
 from tap_udemy_business.settings import (
     DEFAULT_MAX_CONCURRENT_REQUESTS,
@@ -101,6 +102,11 @@ class UdemyStream(RESTStream[t.Any]):
     allow_redirects = False
     records_jsonpath = "$.results[*]"
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Set up the stream and its progress counter."""
+        super().__init__(*args, **kwargs)
+        self.progress = Progress(self.name, self.logger)
+
     @property
     def schema_filepath(self) -> Path:
         """The stream's file in `schemas/`, the single source of truth for its fields."""
@@ -151,6 +157,9 @@ class UdemyStream(RESTStream[t.Any]):
         wanted = set(selected) | set(self.primary_keys) | {"_class"}
         return ",".join(name for name in api_fields if name in wanted)
 
+    #: Counts and logs the running sync's progress (replaced at each read).
+    progress: Progress
+
     #: Fields the tap adds to records (not requested from the API).
     tap_added_fields: t.ClassVar[frozenset[str]] = frozenset()
 
@@ -189,12 +198,28 @@ class UdemyStream(RESTStream[t.Any]):
         self.connection.limiter.on_success()
         return page
 
-    def read_queries(self, queries: Iterable[Query]) -> Iterator[tuple[Query, Page]]:
-        """Read every page of every query, in order, as concurrently as allowed."""
+    def read_queries(
+        self, queries: Iterable[Query], total_units: int = 0
+    ) -> Iterator[tuple[Query, Page]]:
+        """Read every page of every query, in order, as concurrently as allowed.
+
+        Args:
+            queries: the queries, in the order their records must be emitted.
+            total_units: how many units (days) the queries' `units` count up to, for
+                the progress line's percentage; 0 to use the announced counts instead.
+        """
         reader = PageReader(self.fetch_page, self.connection.concurrency)
+        self.progress = Progress(self.name, self.logger)
+        self.progress.units_total = total_units
+        previous: Query | None = None
         with self.get_http_request_counter() as request_counter:
             for query, page in reader.read(queries):
+                if query is not previous:
+                    previous = query
+                    self.progress.expect(page.count)
+                    self.progress.units_done = query.units
                 request_counter.increment()
+                self.progress.page(len(page.records))
                 yield query, page
 
     def get_records(self, context: Context | None) -> Iterable[Record]:
@@ -296,6 +321,7 @@ class UdemyStream(RESTStream[t.Any]):
             reason = f"{exception.response.status_code} {exception.response.reason}"
         else:
             reason = type(exception).__name__ if exception else "error"
+        self.progress.retry()
         self.logger.warning(
             "Retrying %s after %s (try %d), waiting %.1f s",
             url,

@@ -88,6 +88,8 @@ class Query:
 
     url: str
     tag: t.Any = None
+    #: How many units of work (days) are done once this query is read; for progress.
+    units: int = 0
 
 
 class _Slot:

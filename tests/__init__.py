@@ -1,0 +1,1 @@
+"""Tests of tap-udemy-business, run against the sandbox portal over real HTTP."""

@@ -1,0 +1,210 @@
+"""Retries, fatal errors, secrets and resuming, against the sandbox's fault switches."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import typing as t
+
+import pytest
+
+from tap_udemy_business import client
+from tap_udemy_business.sandbox import FaultParams, SandboxPortal
+
+from .conftest import SMALL, SyncResult, ground_truth_by_day, key_of, run_tap
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+SENTINEL_ID = "sentinel-client-id-7Q2"
+SENTINEL_SECRET = "sentinel-secret-Zx81-do-not-leak"
+PROGRESS_STREAMS = ("courses", "user_progress")
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry after milliseconds rather than seconds; what is retried stays the same."""
+    monkeypatch.setattr(client, "RETRY_BASE_SECONDS", 0.005)
+
+
+def _selecting(config: dict[str, t.Any], streams: tuple[str, ...]) -> dict[str, t.Any]:
+    from tap_udemy_business.tap import TapUdemyBusiness  # noqa: PLC0415
+
+    catalog = TapUdemyBusiness(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
+def _assert_complete(portal: SandboxPortal, result: SyncResult, streams: tuple[str, ...]) -> None:
+    for stream in streams:
+        expected = (
+            portal.ground_truth(stream) if stream == "courses" else ground_truth_by_day(portal, stream)
+        )
+        got = {key_of(stream, r): r for r in result.records.get(stream, [])}
+        assert len(got) == len(expected), stream
+        assert all(got[key_of(stream, r)] == r for r in expected), stream
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        FaultParams(error_rate=1.0, error_statuses=(500,), max_faults_per_url=2),
+        FaultParams(error_rate=1.0, error_statuses=(502, 503), max_faults_per_url=2),
+        FaultParams(error_rate=1.0, error_statuses=(524,), max_faults_per_url=1),
+        FaultParams(truncated_json_rate=1.0, max_faults_per_url=1),
+        FaultParams(invalid_json_rate=1.0, max_faults_per_url=1),
+        FaultParams(drop_rate=1.0, max_faults_per_url=1),
+        FaultParams(seed=5, error_rate=0.3, drop_rate=0.1, invalid_json_rate=0.1,
+                    max_faults_per_url=3),
+    ],
+    ids=["500", "502-503", "524", "truncated", "invalid-json", "dropped", "mixed"],
+)
+def test_transient_failures_are_retried_to_a_complete_sync(
+    fresh_portal: SandboxPortal, faults: FaultParams, quick_retries: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fresh_portal.faults = faults
+    config = {**fresh_portal.tap_config(), "page_size": 10}
+    result = run_tap(config, catalog=_selecting(config, PROGRESS_STREAMS))
+    _assert_complete(fresh_portal, result, PROGRESS_STREAMS)
+    retry_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert retry_lines
+    assert all("http://127.0.0.1" in line and "waiting" in line for line in retry_lines)
+
+
+def test_slow_responses_time_out_and_are_retried(
+    fresh_portal: SandboxPortal, quick_retries: None
+) -> None:
+    fresh_portal.faults = FaultParams(slow_rate=1.0, slow_seconds=3.0, max_faults_per_url=1)
+    config = {**fresh_portal.tap_config(), "request_timeout": 1, "page_size": 100}
+    result = run_tap(config, catalog=_selecting(config, ("courses",)))
+    _assert_complete(fresh_portal, result, ("courses",))
+
+
+def test_rate_limit_is_honoured_and_the_sync_completes(fresh_portal: SandboxPortal) -> None:
+    fresh_portal.faults = FaultParams(rate_limit_rps=40, rate_limit_burst=10)
+    config = {**fresh_portal.tap_config(), "page_size": 10, "start_date": "2026-11-20"}
+    result = run_tap(config, catalog=_selecting(config, PROGRESS_STREAMS))
+    throttled = [r for r in fresh_portal.requests if r.status == 429]
+    assert throttled, "the limit should have been hit at least once"
+    got = result.records["user_progress"]
+    assert got
+    assert all(r["from_date"] >= "2026-11-20" for r in got)
+    assert len(throttled) < len(fresh_portal.requests) / 2, "the tap must slow down, not hammer"
+
+
+def test_retry_after_as_an_http_date_is_understood() -> None:
+    assert client.retry_after_seconds("3") == 3.0
+    assert client.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert client.retry_after_seconds(None) == client.DEFAULT_RETRY_AFTER_SECONDS
+    assert client.retry_after_seconds("soon") == client.DEFAULT_RETRY_AFTER_SECONDS
+
+
+def _cli(config: dict[str, t.Any], tmp_path: Path, *, state: dict[str, t.Any] | None = None,
+         loglevel: str = "INFO") -> subprocess.CompletedProcess[str]:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    args = [sys.executable, "-m", "tap_udemy_business", "--config", str(config_file)]
+    if state is not None:
+        state_file = tmp_path / "state.json"
+        state_file.write_text(json.dumps(state))
+        args += ["--state", str(state_file)]
+    env = {**os.environ, "TAP_UDEMY_BUSINESS_LOGLEVEL": loglevel}
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, check=False)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"client_secret": "wrong-secret"}, "check client_id and client_secret"),
+        ({"organization_id": 1}, "check organization_id and portal_name"),
+    ],
+)
+def test_fatal_errors_are_one_clear_line_and_exit_non_zero(
+    portal: SandboxPortal, tmp_path: Path, change: dict[str, t.Any], expected: str
+) -> None:
+    done = _cli({**portal.tap_config(), **change}, tmp_path)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "Sync failed" in line]
+    assert len(errors) == 1
+    assert expected in errors[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_next_link_to_another_host_is_refused(fresh_portal: SandboxPortal, tmp_path: Path) -> None:
+    fresh_portal.faults = FaultParams(foreign_next_rate=1.0)
+    done = _cli({**fresh_portal.tap_config(), "page_size": 2, "max_concurrent_requests": 1},
+                tmp_path)
+    assert done.returncode == 1
+    assert "another host" in done.stderr or "Refused to send credentials" in done.stderr
+    assert all(r.host.startswith("127.0.0.1") for r in fresh_portal.requests)
+
+
+def test_secrets_never_reach_any_output(tmp_path: Path, quick_retries: None) -> None:
+    token = base64.b64encode(f"{SENTINEL_ID}:{SENTINEL_SECRET}".encode()).decode()
+    with SandboxPortal(dataset=SMALL, client_id=SENTINEL_ID, client_secret=SENTINEL_SECRET,
+                       faults=FaultParams(seed=3, error_rate=0.2, max_faults_per_url=1)) as portal:
+        outputs = [
+            _cli({**portal.tap_config(), "page_size": 25, "start_date": "2026-11-22"}, tmp_path,
+                 loglevel="DEBUG"),
+            _cli({**portal.tap_config(), "client_secret": SENTINEL_SECRET + "x"}, tmp_path,
+                 loglevel="DEBUG"),
+        ]
+    assert outputs[0].returncode == 0, outputs[0].stderr[-2000:]
+    assert outputs[1].returncode == 1
+    for done in outputs:
+        for text in (done.stdout, done.stderr):
+            assert SENTINEL_SECRET not in text
+            assert SENTINEL_ID not in text
+            assert token not in text
+            assert token[:20] not in text
+
+
+@pytest.mark.parametrize("kill_after_lines", [40, 400, 1200])
+def test_a_killed_sync_resumes_from_its_last_state_without_loss(
+    fresh_portal: SandboxPortal, tmp_path: Path, kill_after_lines: int
+) -> None:
+    fresh_portal.faults = FaultParams(latency_ms=2)
+    config = {**fresh_portal.tap_config(), "page_size": 5}
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_udemy_business", "--config", str(config_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if len(lines) >= kill_after_lines:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    first = SyncResult.from_lines("".join(line for line in lines if line.endswith("\n")))
+    assert lines, "the tap printed nothing before the kill"
+    second = _cli(config, tmp_path, state=first.final_state or None)
+    assert second.returncode == 0, second.stderr[-2000:]
+    resumed = SyncResult.from_lines(second.stdout)
+    for stream in ("courses", "learning_paths", "user_activity", "user_course_activity",
+                   "user_progress", "user_path_activity"):
+        merged = {key_of(stream, r): r for r in first.records.get(stream, [])}
+        merged.update({key_of(stream, r): r for r in resumed.records.get(stream, [])})
+        expected = (
+            fresh_portal.ground_truth(stream)
+            if stream in {"courses", "learning_paths"}
+            else ground_truth_by_day(fresh_portal, stream)
+        )
+        assert {key_of(stream, r) for r in expected} == set(merged), stream
+        bookmark = first.final_state.get("bookmarks", {}).get(stream, {})
+        if bookmark.get("replication_key_value"):
+            resumed_from = dt.date.fromisoformat(bookmark["replication_key_value"])
+            earliest = (resumed_from - dt.timedelta(days=3)).isoformat()
+            assert all(r["from_date"] >= earliest for r in resumed.records.get(stream, []))

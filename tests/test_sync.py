@@ -1,0 +1,147 @@
+"""The real tap against the sandbox over HTTP: completeness, schemas, keys, requests sent."""
+
+from __future__ import annotations
+
+import base64
+import json
+import typing as t
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+import pytest
+
+from tap_udemy_business.schema_files import schema_path
+
+from .conftest import (
+    ALL_STREAMS,
+    REPORTING_STREAMS,
+    SyncResult,
+    ground_truth_by_day,
+    key_of,
+    run_tap,
+)
+
+if t.TYPE_CHECKING:
+    from tap_udemy_business.sandbox import SandboxPortal
+
+
+@pytest.fixture(scope="module")
+def full_sync(portal: SandboxPortal) -> tuple[SyncResult, list[t.Any]]:
+    portal.clear_requests()
+    result = run_tap({**portal.tap_config(), "max_retries": 1, "page_size": 7})
+    return result, list(portal.requests)
+
+
+def test_every_stream_emits_exactly_the_ground_truth(
+    portal: SandboxPortal, full_sync: tuple[SyncResult, list[t.Any]]
+) -> None:
+    result, _ = full_sync
+    for stream in ALL_STREAMS:
+        expected = (
+            ground_truth_by_day(portal, stream)
+            if stream in REPORTING_STREAMS
+            else portal.ground_truth(stream)
+        )
+        assert expected, f"the sandbox has no {stream} rows: the test would prove nothing"
+        got = result.records.get(stream, [])
+        assert len(got) == len(expected), stream
+        by_key = {key_of(stream, r): r for r in got}
+        for record in expected:
+            assert by_key[key_of(stream, record)] == record, stream
+
+
+def test_records_validate_against_their_schemas(full_sync: tuple[SyncResult, list[t.Any]]) -> None:
+    result, _ = full_sync
+    for stream in ALL_STREAMS:
+        schema = json.loads(schema_path(stream).read_text())
+        assert result.schemas[stream]["schema"]["properties"].keys() == schema["properties"].keys()
+        validator = jsonschema.Draft202012Validator(schema)
+        for record in result.records[stream]:
+            errors = list(validator.iter_errors(record))
+            assert not errors, (stream, errors[0].message)
+
+
+def test_keys_are_unique_within_a_sync(full_sync: tuple[SyncResult, list[t.Any]]) -> None:
+    result, _ = full_sync
+    for stream in ALL_STREAMS:
+        keys = [key_of(stream, r) for r in result.records[stream]]
+        assert len(keys) == len(set(keys)), stream
+        assert result.schemas[stream]["key_properties"]
+
+
+def test_anonymized_learners_keep_distinct_keys(full_sync: tuple[SyncResult, list[t.Any]]) -> None:
+    result, _ = full_sync
+    anonymized = [r for r in result.records["user_progress"] if r["user_email"] == "Anonymized User"]
+    assert len({r["user_id"] for r in anonymized}) >= 2
+
+
+def test_requests_carry_auth_page_size_fields_and_one_of_each_parameter(
+    portal: SandboxPortal, full_sync: tuple[SyncResult, list[t.Any]]
+) -> None:
+    _, requests_served = full_sync
+    assert requests_served
+    assert all(r.auth_ok for r in requests_served)
+    assert all(r.status == 200 for r in requests_served)
+    for served in requests_served:
+        assert served.query.get("page_size") in {"7", "1"}
+        assert any(k.startswith("fields[") for k in served.query)
+    later_pages = [r for r in requests_served if r.query.get("page") not in (None, "1")]
+    assert later_pages, "the sandbox data should need more than one page somewhere"
+
+
+def test_reporting_requests_are_one_day_windows(full_sync: tuple[SyncResult, list[t.Any]]) -> None:
+    _, requests_served = full_sync
+    day_queries = [
+        r for r in requests_served
+        if "analytics" in r.path and r.query.get("page_size") == "7"
+    ]
+    assert day_queries
+    assert all(r.query["from_date"] == r.query["to_date"] for r in day_queries)
+
+
+def test_later_pages_send_no_parameter_twice(portal: SandboxPortal) -> None:
+    """Following `next` must not re-append the first page's parameters (requests pitfall)."""
+    import requests  # noqa: PLC0415
+
+    original = requests.Session.send
+    urls: list[str] = []
+
+    def spy(self: requests.Session, request: requests.PreparedRequest, **kwargs: t.Any) -> t.Any:
+        urls.append(request.url or "")
+        return original(self, request, **kwargs)
+
+    requests.Session.send = spy  # type: ignore[method-assign]
+    try:
+        config = {**portal.tap_config(), "page_size": 5, "max_concurrent_requests": 1}
+        catalog_streams = {"courses"}
+        result = run_tap(config, catalog=_catalog_selecting(config, catalog_streams))
+    finally:
+        requests.Session.send = original  # type: ignore[method-assign]
+    assert len(result.records["courses"]) == len(portal.ground_truth("courses"))
+    assert len(urls) > 2
+    for url in urls:
+        pairs = parse_qs(urlsplit(url).query)
+        assert all(len(values) == 1 for values in pairs.values()), url
+
+
+def test_authorization_header_is_basic_with_the_credentials(portal: SandboxPortal) -> None:
+    from tap_udemy_business.auth import PinnedBasicAuth  # noqa: PLC0415
+    import requests  # noqa: PLC0415
+
+    auth = PinnedBasicAuth("id-1", "secret-2", portal.base_url)
+    request = requests.Request("GET", f"{portal.base_url}/x").prepare()
+    auth(request)
+    token = request.headers["Authorization"].removeprefix("Basic ")
+    assert base64.b64decode(token).decode() == "id-1:secret-2"
+    assert "secret-2" not in repr(auth)
+
+
+def _catalog_selecting(config: dict[str, t.Any], streams: set[str]) -> dict[str, t.Any]:
+    from tap_udemy_business.tap import TapUdemyBusiness  # noqa: PLC0415
+
+    catalog = TapUdemyBusiness(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
