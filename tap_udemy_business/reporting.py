@@ -56,7 +56,7 @@ class ReportingStream(UdemyStream):
             for record in page.records:
                 record["from_date"] = day
                 record["to_date"] = day
-            yield from page.records
+            yield from self.checked(page)
 
     def first_day(self, context: Context | None) -> dt.date:
         """The bookmark minus `lookback_days`, not before `start_date`; else `start_date`."""

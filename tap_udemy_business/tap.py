@@ -17,6 +17,7 @@ from singer_sdk.singerlib import StateMessage
 from tap_udemy_business.client import UdemyConnection, describe_url
 from tap_udemy_business.settings import CONFIG_SCHEMA, check_config
 from tap_udemy_business.streams import STREAM_TYPES
+from tap_udemy_business.writer import FastSingerWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
@@ -30,6 +31,7 @@ class TapUdemyBusiness(Tap):
     name = "tap-udemy-business"
     package_name = "tap-udemy-business"
     config_jsonschema = CONFIG_SCHEMA
+    message_writer_class = FastSingerWriter
 
     def discover_streams(self) -> list[Stream]:
         """One stream per endpoint; see `streams.py`."""
