@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tap_udemy_business.auth import origin_of
-from tap_udemy_business.errors import UnsafeLinkError
+from tap_udemy_business.errors import UdemyFatalError, UnsafeLinkError
 from tap_udemy_business.pages import NextLinkPaginator, Page, with_page_number
 
 if t.TYPE_CHECKING:
@@ -131,7 +131,11 @@ class PageReader:
                 if slot.future is None:  # pragma: no cover - _fill submits the head first
                     slot.future = executor.submit(self._fetch, slot.url)
                 page = slot.future.result()
-                slots.extendleft(reversed(self._followers(slot, page)))
+                try:
+                    slots.extendleft(reversed(self._followers(slot, page)))
+                except UdemyFatalError:
+                    yield slot.query, page  # the page itself is good: emit it, then stop
+                    raise
                 yield slot.query, page
         finally:
             executor.shutdown(wait=True, cancel_futures=True)

@@ -107,10 +107,7 @@ class NextLinkPaginator(BaseHATEOASPaginator):
     def advance_page(self, page: Page) -> None:
         """Advance past a parsed page (raises on a link seen before)."""
         self._page = page
-        if page.response is None:  # pragma: no cover - pages always keep their response
-            msg = "a page without its response cannot be paged past"
-            raise RuntimeError(msg)
-        self.advance(page.response)
+        self.advance(t.cast("requests.Response", page.response))
 
     def get_next_url(self, response: requests.Response) -> str | None:  # noqa: ARG002
         """Return the parsed page's `next` link, refusing one already followed."""

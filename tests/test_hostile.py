@@ -1,0 +1,129 @@
+"""Hostile responses: whatever a page holds, the tap handles it or stops with a clear error.
+
+It never hangs, never loops and never emits a record that fails its schema.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tap_udemy_business.concurrency import PageReader, Query
+from tap_udemy_business.errors import InvalidBodyError, UdemyFatalError
+from tap_udemy_business.pages import Page, parse_page
+from tap_udemy_business.schema_files import schema_path
+from tap_udemy_business.tap import TapUdemyBusiness
+
+URL = "https://acme.udemy.com/api-2.0/organizations/1/analytics/user-progress/?page=1"
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+links = st.none() | st.text(max_size=30) | st.sampled_from(
+    ["https://acme.udemy.com/x?page=2", "ftp://x/y", "/relative?page=2", "http://", 5]
+)
+
+
+def _record_like(schema: dict[str, t.Any]) -> st.SearchStrategy[dict[str, t.Any]]:
+    """Records with the schema's keys, each holding any JSON value, sometimes a huge string."""
+    names = list(schema["properties"])
+    huge = st.integers(min_value=10_000, max_value=50_000).map(lambda n: "é" * n)
+    value = json_values | huge
+    return st.fixed_dictionaries({}, optional={name: value for name in names})
+
+
+@given(body=json_values | st.binary(max_size=200))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_any_body_parses_or_fails_clearly(body: t.Any) -> None:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    try:
+        page = parse_page(content, URL)
+    except (InvalidBodyError, UdemyFatalError) as exc:
+        assert URL in str(exc)
+        return
+    assert isinstance(page.count, int)
+    assert isinstance(page.records, list)
+    assert all(isinstance(r, dict) for r in page.records)
+    assert page.next_url is None or page.next_url.startswith("http")
+
+
+@given(
+    results=st.none() | st.lists(json_values, max_size=3) | json_scalars,
+    count=json_values,
+    next_url=links,
+)
+@settings(max_examples=300)
+def test_envelopes_of_the_wrong_shape_are_refused(results: t.Any, count: t.Any, next_url: t.Any) -> None:
+    body = {"count": count, "next": next_url, "previous": None, "results": results}
+    try:
+        page = parse_page(json.dumps(body).encode(), URL)
+    except InvalidBodyError:
+        assert "Infinity" in json.dumps(body) or "NaN" in json.dumps(body)
+        return
+    except UdemyFatalError as exc:
+        assert "Unexpected response" in str(exc)
+        return
+    assert isinstance(count, int)
+    assert not isinstance(count, bool)
+    assert isinstance(results, list)
+
+
+@pytest.fixture(scope="module")
+def progress_stream() -> t.Any:
+    tap = TapUdemyBusiness(config={"sandbox": True}, parse_env_config=False)
+    return tap.streams["user_progress"]
+
+
+@given(data=st.data())
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_records_that_break_the_schema_are_never_emitted(progress_stream: t.Any, data: t.Any) -> None:
+    schema = json.loads(schema_path("user_progress").read_text())
+    records = data.draw(st.lists(_record_like(schema), min_size=1, max_size=3))
+    page = Page(url=URL, count=len(records), next_url=None, records=records)
+    validator = jsonschema.Draft202012Validator(schema)
+    try:
+        emitted = progress_stream.checked(page)
+    except UdemyFatalError as exc:
+        assert URL in str(exc)
+        assert any(not validator.is_valid(r) for r in records)
+        return
+    assert all(validator.is_valid(r) for r in emitted)
+
+
+@given(hops=st.integers(min_value=1, max_value=6))
+@settings(max_examples=30, deadline=None)
+def test_next_links_that_loop_stop_a_sequential_read(hops: int) -> None:
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=1&page="
+
+    def fetch(url: str) -> Page:
+        number = int(url.rsplit("=", 1)[1])
+        following = base + str(number % hops + 1)  # the last page links back to the first
+        return Page(url=url, count=10**9, next_url=following, records=[{"id": number}])
+
+    pages = 0
+    with pytest.raises(UdemyFatalError, match="loop"):
+        for _ in PageReader(fetch, concurrency=1).read([Query(base + "1")]):
+            pages += 1
+            assert pages <= hops
+    assert pages == hops
+
+
+@given(hops=st.integers(min_value=1, max_value=6))
+@settings(max_examples=30, deadline=None)
+def test_a_concurrent_read_takes_count_pages_whatever_the_links_say(hops: int) -> None:
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=1&page="
+
+    def fetch(url: str) -> Page:
+        number = int(url.rsplit("=", 1)[1])
+        return Page(url=url, count=hops, next_url=base + "1", records=[{"id": number}])
+
+    pages = [page for _, page in PageReader(fetch, concurrency=4).read([Query(base + "1")])]
+    assert [p.records[0]["id"] for p in pages] == list(range(1, hops + 1))
