@@ -46,6 +46,8 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
+#: The property that keeps fields the API sent but no schema documents.
+UNDOCUMENTED = "undocumented_fields"
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 60.0
 DEFAULT_RETRY_AFTER_SECONDS = 5.0
@@ -165,7 +167,7 @@ class UdemyStream(RESTStream[t.Any]):
     progress: Progress
 
     #: Fields the tap adds to records (not requested from the API).
-    tap_added_fields: t.ClassVar[frozenset[str]] = frozenset()
+    tap_added_fields: t.ClassVar[frozenset[str]] = frozenset({UNDOCUMENTED})
 
     def query_url(self, **params: str) -> str:
         """Build a first-page URL: the endpoint, page size, fields and `params`.
@@ -248,17 +250,25 @@ class UdemyStream(RESTStream[t.Any]):
             "Callable[[Record], t.Any]", fastjsonschema.compile(self.schema, use_formats=False)
         )
 
+    @cached_property
+    def _documented(self) -> frozenset[str]:
+        return frozenset(self.schema["properties"])
+
     def checked(self, page: Page) -> list[Record]:
         """Return the page's records once each is known to fit the stream's schema.
 
-        The SDK's per-record type conformance is off (it cost a third of the CPU and
-        only reshapes Python objects, which parsed JSON never needs); instead each record
-        is checked against the schema, compiled once, so nothing that would fail the
-        schema is ever emitted: a malformed record stops the sync with a clear error.
+        Fields that no schema documents are moved into `undocumented_fields` rather than
+        dropped. The SDK's per-record type conformance is off (it cost a third of the CPU
+        and only reshapes Python objects, which parsed JSON never needs); instead each
+        record is checked against the schema, compiled once, so nothing that would fail
+        the schema is ever emitted: a malformed record stops the sync with a clear error.
         """
+        documented = self._documented
         validate = self._validate_record
         try:
             for record in page.records:
+                if extra := record.keys() - documented:
+                    record[UNDOCUMENTED] = {name: record.pop(name) for name in sorted(extra)}
                 validate(record)
         except fastjsonschema.JsonSchemaValueException as exc:
             msg = f"Unexpected record from {page.url}: {exc.message}."

@@ -39,7 +39,7 @@ class ReportingStream(UdemyStream):
     #: which the SDK's sort check would take for disorder, hence `check_sorted` off.
     is_sorted = True
     check_sorted = False
-    tap_added_fields = frozenset({"from_date", "to_date"})
+    tap_added_fields = UdemyStream.tap_added_fields | {"from_date", "to_date"}
 
     def iter_records(self, context: Context | None) -> Iterable[Record]:
         """Yield the records of every day from the starting day to yesterday, in order."""

@@ -16,7 +16,7 @@ import pytest
 from tap_udemy_business import client
 from tap_udemy_business.sandbox import FaultParams, SandboxPortal
 
-from .conftest import SMALL, SyncResult, ground_truth_by_day, key_of, run_tap
+from .conftest import SMALL, SyncResult, expected_records, key_of, run_tap
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -45,9 +45,7 @@ def _selecting(config: dict[str, t.Any], streams: tuple[str, ...]) -> dict[str, 
 
 def _assert_complete(portal: SandboxPortal, result: SyncResult, streams: tuple[str, ...]) -> None:
     for stream in streams:
-        expected = (
-            portal.ground_truth(stream) if stream == "courses" else ground_truth_by_day(portal, stream)
-        )
+        expected = expected_records(portal, stream)
         got = {key_of(stream, r): r for r in result.records.get(stream, [])}
         assert len(got) == len(expected), stream
         assert all(got[key_of(stream, r)] == r for r in expected), stream
@@ -197,11 +195,7 @@ def test_a_killed_sync_resumes_from_its_last_state_without_loss(
                    "user_progress", "user_path_activity"):
         merged = {key_of(stream, r): r for r in first.records.get(stream, [])}
         merged.update({key_of(stream, r): r for r in resumed.records.get(stream, [])})
-        expected = (
-            fresh_portal.ground_truth(stream)
-            if stream in {"courses", "learning_paths"}
-            else ground_truth_by_day(fresh_portal, stream)
-        )
+        expected = expected_records(fresh_portal, stream)
         assert {key_of(stream, r) for r in expected} == set(merged), stream
         bookmark = first.final_state.get("bookmarks", {}).get(stream, {})
         if bookmark.get("replication_key_value"):

@@ -14,9 +14,8 @@ from tap_udemy_business.schema_files import schema_path
 
 from .conftest import (
     ALL_STREAMS,
-    REPORTING_STREAMS,
     SyncResult,
-    ground_truth_by_day,
+    expected_records,
     key_of,
     run_tap,
 )
@@ -37,11 +36,7 @@ def test_every_stream_emits_exactly_the_ground_truth(
 ) -> None:
     result, _ = full_sync
     for stream in ALL_STREAMS:
-        expected = (
-            ground_truth_by_day(portal, stream)
-            if stream in REPORTING_STREAMS
-            else portal.ground_truth(stream)
-        )
+        expected = expected_records(portal, stream)
         assert expected, f"the sandbox has no {stream} rows: the test would prove nothing"
         got = result.records.get(stream, [])
         assert len(got) == len(expected), stream
