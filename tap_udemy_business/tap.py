@@ -11,7 +11,7 @@ from functools import cached_property
 import requests
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
-from singer_sdk.plugin_base import PluginBase, _ConfigInput
+from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib import StateMessage
 
 from tap_udemy_business.client import UdemyConnection, describe_url
@@ -80,7 +80,7 @@ class TapUdemyBusiness(Tap):
         Records already written stay written, and the STATE written here covers exactly
         them, so the next run resumes without loss. The traceback shows at DEBUG only.
         """
-        PluginBase.invoke(about=about, about_format=about_format)
+        super(Tap, cls).invoke(about=about, about_format=about_format)
         cls.print_version(print_fn=cls.logger.info)
         config = config or _ConfigInput()
         tap = cls(
