@@ -1,0 +1,44 @@
+"""Learning paths: served and synced like the other streams; absent on some portals."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+
+from .conftest import expected_records, key_of, run_tap
+
+if t.TYPE_CHECKING:
+    from tap_udemy_business.sandbox import SandboxPortal
+
+
+def test_paths_are_made_of_catalog_courses(portal: SandboxPortal) -> None:
+    result = run_tap(portal.tap_config())
+    course_ids = {c["id"] for c in result.records["courses"]}
+    paths = result.records["learning_paths"]
+    assert paths
+    for path in paths:
+        items = [item for section in path["sections"] for item in section["items"]]
+        assert path["number_of_content_items"] == len(items)
+        assert {i["id"] for i in items if i["type"] == "course"} <= course_ids
+    path_ids = {p["id"] for p in paths}
+    assert {r["path_id"] for r in result.records["user_path_activity"]} <= path_ids
+    expected = expected_records(portal, "user_path_activity")
+    assert {key_of("user_path_activity", r) for r in expected} == {
+        key_of("user_path_activity", r) for r in result.records["user_path_activity"]
+    }
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_portal_without_learning_paths_syncs_the_rest(
+    fresh_portal: SandboxPortal, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    fresh_portal.learning_paths_status = status
+    result = run_tap(fresh_portal.tap_config())
+    assert "learning_paths" not in result.records
+    assert "user_path_activity" not in result.records
+    assert len(result.records["courses"]) == len(expected_records(fresh_portal, "courses"))
+    assert result.records["user_progress"]
+    skipped = [r.getMessage() for r in caplog.records if "Skipping stream" in r.getMessage()]
+    assert len(skipped) == 2
+    assert all(str(status) in line for line in skipped)
