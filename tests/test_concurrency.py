@@ -1,0 +1,103 @@
+"""The concurrent read path: the same records, in the same order, with the same state."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+import pytest
+
+from tap_udemy_business import client
+from tap_udemy_business.concurrency import GROW_AFTER_SUCCESSES, AdaptiveLimiter
+from tap_udemy_business.sandbox import FaultParams
+
+from .conftest import run_tap
+
+if t.TYPE_CHECKING:
+    from tap_udemy_business.sandbox import SandboxPortal
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [FaultParams(), FaultParams(seed=9, error_rate=0.15, drop_rate=0.05, truncated_json_rate=0.05,
+                                max_faults_per_url=2)],
+    ids=["clean", "faulty"],
+)
+def test_concurrent_and_sequential_syncs_agree_exactly(
+    fresh_portal: SandboxPortal, faults: FaultParams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client, "RETRY_BASE_SECONDS", 0.005)
+    fresh_portal.faults = faults
+    base = {**fresh_portal.tap_config(), "page_size": 3}
+    sequential = run_tap({**base, "max_concurrent_requests": 1})
+    fresh_portal.faults = faults  # same faults again, counted afresh
+    concurrent = run_tap({**base, "max_concurrent_requests": 8})
+    assert sequential.records == concurrent.records
+    assert sequential.final_state == concurrent.final_state
+    assert sum(len(v) for v in concurrent.records.values()) > 300
+
+
+def test_field_pushdown_requests_only_selected_fields(portal: SandboxPortal) -> None:
+    from tap_udemy_business.tap import TapUdemyBusiness
+
+    config = portal.tap_config()
+    catalog = TapUdemyBusiness(config=config, parse_env_config=False).catalog_dict
+    keep = {"user_id", "course_id", "item_id", "item_completion_ratio"}
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            breadcrumb = metadata["breadcrumb"]
+            if breadcrumb == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "user_progress"
+            elif entry["tap_stream_id"] == "user_progress" and breadcrumb[1] not in keep | {"from_date", "to_date"}:
+                metadata["metadata"]["selected"] = False
+    portal.clear_requests()
+    result = run_tap(config, catalog=catalog)
+    sent = {r.query["fields[user_progress]"] for r in portal.requests}
+    assert sent == {"_class,user_id,course_id,item_id,item_completion_ratio"}
+    records = result.records["user_progress"]
+    assert records
+    assert all(set(r) <= keep | {"_class", "from_date", "to_date"} for r in records)
+
+
+def test_the_limiter_halves_on_throttle_and_grows_back() -> None:
+    limiter = AdaptiveLimiter(8)
+    limiter.on_throttle(0.0)
+    assert limiter.limit == 4
+    limiter.on_throttle(0.0)
+    limiter.on_throttle(0.0)
+    limiter.on_throttle(0.0)
+    assert limiter.limit == 1
+    for _ in range(GROW_AFTER_SUCCESSES):
+        limiter.on_success()
+    assert limiter.limit == 2
+
+
+def test_the_limiter_never_lets_more_than_its_limit_in_flight() -> None:
+    limiter = AdaptiveLimiter(3)
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+    release = threading.Event()
+    entered = threading.Semaphore(0)
+
+    def work() -> None:
+        nonlocal in_flight, peak
+        with limiter.slot():
+            with lock:
+                in_flight += 1
+                peak = max(peak, in_flight)
+            entered.release()
+            release.wait(timeout=10)
+            with lock:
+                in_flight -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for _ in range(3):
+        assert entered.acquire(timeout=10)
+    assert not entered.acquire(timeout=0.2)  # a fourth cannot enter while three hold slots
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert peak == 3
