@@ -90,6 +90,8 @@ class Query:
     tag: t.Any = None
     #: How many units of work (days) are done once this query is read; for progress.
     units: int = 0
+    #: Its first page, when already read (to learn something before reading on).
+    page: Page | None = None
 
 
 class _Slot:
@@ -152,7 +154,10 @@ class PageReader:
                 break
             slots.append(_Slot(query, query.url, is_first=True))
         for slot in itertools.islice(slots, self._ahead):
-            if slot.future is None:
+            if slot.future is None and slot.is_first and slot.query.page is not None:
+                slot.future = Future()
+                slot.future.set_result(slot.query.page)
+            elif slot.future is None:
                 slot.future = executor.submit(self._fetch, slot.url)
 
     def _followers(self, slot: _Slot, page: Page) -> list[_Slot]:

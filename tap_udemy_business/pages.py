@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -26,6 +27,8 @@ class Page:
     next_url: str | None
     records: list[Record]
     response: requests.Response | None = field(default=None, repr=False)
+    #: When the page arrived (UTC): the `time_extracted` of its records.
+    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
 def parse_page(content: bytes, url: str) -> Page:

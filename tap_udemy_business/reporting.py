@@ -26,8 +26,9 @@ if t.TYPE_CHECKING:
 
 #: Udemy for Business started in 2015: "the whole history" starts no earlier.
 HISTORY_START = dt.date(2015, 1, 1)
-#: Empty stretches of history are skipped a block at a time, with a one-record probe.
-PROBE_BLOCK_DAYS = 31
+#: Empty stretches of history are skipped a block at a time, with a one-record probe;
+#: block-window streams read one block per query.
+BLOCK_DAYS = 31
 
 
 class ReportingStream(UdemyStream):
@@ -41,21 +42,27 @@ class ReportingStream(UdemyStream):
     check_sorted = False
     tap_added_fields = UdemyStream.tap_added_fields | {"from_date", "to_date"}
 
+    #: Days per query. The aggregate endpoints sum activity over the requested period,
+    #: so they are read one day at a time (the day is part of their key). Endpoints with a
+    #: row per item (user_progress) are read a whole block at a time: fewer, fuller pages.
+    window_days: t.ClassVar[int] = 1
+
     def iter_records(self, context: Context | None) -> Iterable[Record]:
-        """Yield the records of every day from the starting day to yesterday, in order."""
+        """Yield the records of every window from the starting day to yesterday, in order."""
         first = self.first_day(context)
         total_days = (self.last_day() - first).days + 1
-        previous_day = None
-        for query, page in self.read_queries(self._day_queries(first), total_days):
-            day = t.cast("str", query.tag)
-            if previous_day not in (None, day):
-                # Every record of the previous day has been emitted and counted in the
-                # bookmark: say so now, so a killed run resumes from this very day.
+        queries = self._day_queries(first) if self.window_days == 1 else self._block_queries(first)
+        previous = None
+        for query, page in self.read_queries(queries, total_days):
+            window_start, window_end = t.cast("tuple[str, str]", query.tag)
+            if previous not in (None, window_start):
+                # Every record of the previous window has been emitted and counted in the
+                # bookmark: say so now, so a killed run resumes from this very window.
                 self._write_state_message()
-            previous_day = day
+            previous = window_start
             for record in page.records:
-                record["from_date"] = day
-                record["to_date"] = day
+                record["from_date"] = window_start
+                record["to_date"] = window_end
             yield from self.checked(page)
 
     def first_day(self, context: Context | None) -> dt.date:
@@ -80,6 +87,11 @@ class ReportingStream(UdemyStream):
         url = self.query_url(from_date=first.isoformat(), to_date=last.isoformat(), page_size="1")
         return self.fetch_page(url).count
 
+    def _query(self, start: dt.date, end: dt.date, first: dt.date) -> Query:
+        bounds = (start.isoformat(), end.isoformat())
+        url = self.query_url(from_date=bounds[0], to_date=bounds[1])
+        return Query(url, tag=bounds, units=(end - first).days + 1)
+
     def _day_queries(self, first: dt.date) -> Iterator[Query]:
         """One query per day with data; empty blocks of days are skipped after one probe."""
         # The first probe also tells the API's date, hence where reporting data ends.
@@ -87,18 +99,34 @@ class ReportingStream(UdemyStream):
         if first > provisional_last or self._count(first, provisional_last) == 0:
             return
         last = self.last_day()
-        block_start = first
-        while block_start <= last:
-            block_end = min(block_start + dt.timedelta(days=PROBE_BLOCK_DAYS - 1), last)
+        for block_start, block_end in _blocks(first, last):
             whole_range = block_start == first and block_end == last
             if whole_range or self._count(block_start, block_end) > 0:
-                day = block_start
-                while day <= block_end:
-                    text = day.isoformat()
-                    done = (day - first).days + 1
-                    yield Query(self.query_url(from_date=text, to_date=text), tag=text, units=done)
-                    day += dt.timedelta(days=1)
-            block_start = block_end + dt.timedelta(days=1)
+                for offset in range((block_end - block_start).days + 1):
+                    day = block_start + dt.timedelta(days=offset)
+                    yield self._query(day, day, first)
+
+    def _block_queries(self, first: dt.date) -> Iterator[Query]:
+        """One query per block of days; the first is read at once to learn the API's date."""
+        provisional_last = self.last_day()
+        if first > provisional_last:
+            return
+        opening_end = min(first + dt.timedelta(days=self.window_days - 1), provisional_last)
+        opening = self._query(first, opening_end, first)
+        opening.page = self.fetch_page(opening.url)
+        yield opening
+        following = opening_end + dt.timedelta(days=1)
+        for block_start, block_end in _blocks(following, self.last_day(), self.window_days):
+            yield self._query(block_start, block_end, first)
+
+
+def _blocks(first: dt.date, last: dt.date, size: int = BLOCK_DAYS) -> Iterator[tuple[dt.date, dt.date]]:
+    """Consecutive (start, end) blocks of `size` days covering first..last."""
+    start = first
+    while start <= last:
+        end = min(start + dt.timedelta(days=size - 1), last)
+        yield start, end
+        start = end + dt.timedelta(days=1)
 
 
 def _day(value: t.Any) -> dt.date | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tap_udemy_business.client import UdemyStream
-from tap_udemy_business.reporting import ReportingStream
+from tap_udemy_business.reporting import BLOCK_DAYS, ReportingStream
 
 
 class CoursesStream(UdemyStream):
@@ -44,12 +44,13 @@ class UserCourseActivityStream(ReportingStream):
 
 
 class UserProgressStream(ReportingStream):
-    """One row per learner and lecture or quiz, read on the day of its activity."""
+    """One row per learner and lecture or quiz, read in blocks of days of activity."""
 
     name = "user_progress"
     path = "analytics/user-progress/"
     primary_keys = ("user_id", "course_id", "item_id")
     record_class = "user_progress"
+    window_days = BLOCK_DAYS
 
 
 class UserPathActivityStream(ReportingStream):

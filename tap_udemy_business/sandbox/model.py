@@ -535,7 +535,9 @@ class Dataset:
             "item_completion_time": None if end is None else _ts(day, end),
             "item_completion_ratio": 100.0 if end is not None else enr.partial_ratio() / 100,
             "item_final_result": result,
-            "course_last_accessed_date": _ts(*enr.last_time()),
+            # The course's last access as recorded with this item (its own last touch), so
+            # an item's row reads the same whichever period it is requested in.
+            "course_last_accessed_date": _ts(day, start if end is None else end),
         }
 
     def render_course_activity(self, e: int, period: Period) -> dict[str, Any]:
