@@ -95,12 +95,13 @@ class Query:
 
 
 class _Slot:
-    __slots__ = ("future", "is_first", "paginator", "query", "url")
+    __slots__ = ("expanded", "future", "is_first", "paginator", "query", "url")
 
     def __init__(self, query: Query, url: str, *, is_first: bool) -> None:
         self.query = query
         self.url = url
         self.is_first = is_first
+        self.expanded = False
         self.future: Future[Page] | None = None
         self.paginator: NextLinkPaginator | None = None
 
@@ -153,6 +154,8 @@ class PageReader:
             if query is None:
                 break
             slots.append(_Slot(query, query.url, is_first=True))
+        if self._concurrency > 1:
+            self._expand_arrived(slots)
         for slot in itertools.islice(slots, self._ahead):
             if slot.future is None and slot.is_first and slot.query.page is not None:
                 slot.future = Future()
@@ -160,8 +163,30 @@ class PageReader:
             elif slot.future is None:
                 slot.future = executor.submit(self._fetch, slot.url)
 
+    def _expand_arrived(self, slots: deque[_Slot]) -> None:
+        """Queue the other pages of first pages that have arrived, ahead of the consumer.
+
+        Without this, a query's pages 2..n would wait until the consumer reached its
+        first page, and the pipeline would drain at every query (every day) boundary.
+        """
+        index = 0
+        while index < min(len(slots), self._ahead):
+            slot = slots[index]
+            future = slot.future
+            if (
+                slot.is_first
+                and not slot.expanded
+                and future is not None
+                and future.done()
+                and future.exception() is None
+            ):
+                slot.expanded = True
+                for offset, follower in enumerate(self._derived(slot, future.result()), start=1):
+                    slots.insert(index + offset, follower)
+            index += 1
+
     def _followers(self, slot: _Slot, page: Page) -> list[_Slot]:
-        """Return the slots for the pages that come right after `page`."""
+        """Check the page's `next` link; return the slots still to queue after it."""
         if page.next_url is None:
             return []
         if origin_of(page.next_url) != origin_of(slot.url):
@@ -170,9 +195,7 @@ class PageReader:
                 f"({urlsplit(page.next_url).netloc}); refusing to follow it."
             )
             raise UnsafeLinkError(msg)
-        if self._concurrency == 1 or not slot.is_first:
-            if self._concurrency > 1:
-                return []  # derived pages were all queued after the first one
+        if self._concurrency == 1:
             paginator = slot.paginator or NextLinkPaginator(first_url=slot.url)
             paginator.advance_page(page)
             if paginator.finished or paginator.current_value is None:
@@ -180,8 +203,18 @@ class PageReader:
             follower = _Slot(slot.query, paginator.current_value.geturl(), is_first=False)
             follower.paginator = paginator
             return [follower]
+        if not slot.is_first or slot.expanded:
+            return []  # derived pages are already queued
+        slot.expanded = True
+        return self._derived(slot, page)
+
+    @staticmethod
+    def _derived(slot: _Slot, page: Page) -> list[_Slot]:
+        """Pages 2..n of a query, from its first page's `next` link and `count`."""
+        if page.next_url is None:
+            return []
         per_page = len(page.records)
-        if per_page == 0:
+        if per_page == 0:  # an empty page that still links on: read the link as it is
             return [_Slot(slot.query, page.next_url, is_first=True)]
         pages = math.ceil(page.count / per_page)
         return [
