@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 import typing as t
 from functools import cached_property
@@ -76,6 +77,8 @@ class UdemyConnection:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.server_date: dt.date | None = None
+        #: Set once any request has ended, with the API's date known if it sent one.
+        self.dated = threading.Event()
 
     def note_server_date(self, response: requests.Response) -> None:
         """Remember the API's own date (its `Date` header): reporting ends the day before."""
@@ -191,9 +194,15 @@ class UdemyStream(RESTStream[t.Any]):
     # Reading pages
 
     @cached_property
-    def fetch_page(self) -> Callable[[str], Page]:
-        """`fetch(url) -> Page`, with retries on transient failures and invalid JSON."""
+    def _fetch_with_retries(self) -> Callable[[str], Page]:
         return t.cast("Callable[[str], Page]", self.request_decorator(self._fetch_once))
+
+    def fetch_page(self, url: str) -> Page:
+        """Read one page, with retries on transient failures and invalid JSON."""
+        try:
+            return self._fetch_with_retries(url)
+        finally:
+            self.connection.dated.set()
 
     def _fetch_once(self, url: str) -> Page:
         request = self.build_prepared_request(method="GET", url=url, headers=self.http_headers)

@@ -107,17 +107,19 @@ class ReportingStream(UdemyStream):
                     yield self._query(day, day, first)
 
     def _block_queries(self, first: dt.date) -> Iterator[Query]:
-        """One query per block of days; the first is read at once to learn the API's date."""
-        provisional_last = self.last_day()
-        if first > provisional_last:
-            return
-        opening_end = min(first + dt.timedelta(days=self.window_days - 1), provisional_last)
-        opening = self._query(first, opening_end, first)
-        opening.page = self.fetch_page(opening.url)
-        yield opening
-        following = opening_end + dt.timedelta(days=1)
-        for block_start, block_end in _blocks(following, self.last_day(), self.window_days):
-            yield self._query(block_start, block_end, first)
+        """One query per block of days, up to yesterday by the API's clock.
+
+        The blocks up to yesterday by this machine's clock are queued at once (so they
+        are read concurrently); once a response has told the API's date, the days it is
+        ahead by, if any (a client clock behind UTC, or a sandbox moved on), follow.
+        """
+        last = self.last_day()
+        yield from (self._query(a, b, first) for a, b in _blocks(first, last, self.window_days))
+        self.connection.dated.wait(timeout=self.timeout)
+        if self.last_day() > max(last, first - dt.timedelta(days=1)):
+            after = max(last, first - dt.timedelta(days=1)) + dt.timedelta(days=1)
+            for a, b in _blocks(after, self.last_day(), self.window_days):
+                yield self._query(a, b, first)
 
 
 def _blocks(first: dt.date, last: dt.date, size: int = BLOCK_DAYS) -> Iterator[tuple[dt.date, dt.date]]:
