@@ -149,13 +149,19 @@ class PageReader:
         pending: Iterator[Query],
         executor: ThreadPoolExecutor,
     ) -> None:
+        if self._concurrency > 1:
+            self._expand_arrived(slots)
+        self._submit(slots, executor)
         while len(slots) < self._ahead:
+            # Drawing a query may block (a stream waiting to learn the API's date): what
+            # is queued so far is already in flight, so it cannot wait on itself.
             query = next(pending, None)
             if query is None:
                 break
             slots.append(_Slot(query, query.url, is_first=True))
-        if self._concurrency > 1:
-            self._expand_arrived(slots)
+            self._submit(slots, executor)
+
+    def _submit(self, slots: deque[_Slot], executor: ThreadPoolExecutor) -> None:
         for slot in itertools.islice(slots, self._ahead):
             if slot.future is None and slot.is_first and slot.query.page is not None:
                 slot.future = Future()

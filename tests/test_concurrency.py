@@ -101,3 +101,19 @@ def test_the_limiter_never_lets_more_than_its_limit_in_flight() -> None:
     for thread in threads:
         thread.join(timeout=10)
     assert peak == 3
+
+
+def test_a_block_stream_alone_reads_without_waiting_on_itself(fresh_portal: SandboxPortal) -> None:
+    """The first requests of a sync must be in flight before anything waits for their answer."""
+    import time
+
+    from .test_reliability import _selecting
+
+    fresh_portal.advance(days=2)  # the API's clock is ahead of this machine's
+    config = {**fresh_portal.tap_config(), "request_timeout": 60}
+    started = time.monotonic()
+    result = run_tap(config, catalog=_selecting(config, ("user_progress",)))
+    assert time.monotonic() - started < 30, "the sync waited out a request time-out"
+    got = {(r["user_id"], r["course_id"], r["item_id"]) for r in result.records["user_progress"]}
+    truth = fresh_portal.ground_truth("user_progress")
+    assert got == {(r["user_id"], r["course_id"], r["item_id"]) for r in truth}
