@@ -37,7 +37,7 @@ def _record_like(schema: dict[str, t.Any]) -> st.SearchStrategy[dict[str, t.Any]
     names = list(schema["properties"])
     huge = st.integers(min_value=10_000, max_value=50_000).map(lambda n: "é" * n)
     value = json_values | huge
-    return st.fixed_dictionaries({}, optional={name: value for name in names})
+    return st.fixed_dictionaries({}, optional=dict.fromkeys(names, value))
 
 
 @given(body=json_values | st.binary(max_size=200))
