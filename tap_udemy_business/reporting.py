@@ -47,8 +47,8 @@ class ReportingStream(UdemyStream):
     #: row per item (user_progress) are read a whole block at a time: fewer, fuller pages.
     window_days: t.ClassVar[int] = 1
 
-    def iter_records(self, context: Context | None) -> Iterable[Record]:
-        """Yield the records of every window from the starting day to yesterday, in order."""
+    def iter_pages(self, context: Context | None) -> Iterator[list[Record]]:
+        """Yield the pages of every window from the starting day to yesterday, in order."""
         first = self.first_day(context)
         total_days = (self.last_day() - first).days + 1
         queries = self._day_queries(first) if self.window_days == 1 else self._block_queries(first)
@@ -63,7 +63,7 @@ class ReportingStream(UdemyStream):
             for record in page.records:
                 record["from_date"] = window_start
                 record["to_date"] = window_end
-            yield from self.checked(page)
+            yield self.checked(page)
 
     def first_day(self, context: Context | None) -> dt.date:
         """The bookmark minus `lookback_days`, not before `start_date`; else `start_date`."""

@@ -117,3 +117,24 @@ def test_a_block_stream_alone_reads_without_waiting_on_itself(fresh_portal: Sand
     got = {(r["user_id"], r["course_id"], r["item_id"]) for r in result.records["user_progress"]}
     truth = fresh_portal.ground_truth("user_progress")
     assert got == {(r["user_id"], r["course_id"], r["item_id"]) for r in truth}
+
+
+def test_the_per_page_output_writes_what_the_sdk_loop_writes(
+    portal: SandboxPortal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_udemy_business.client import UdemyStream
+
+    config = {**portal.tap_config(), "page_size": 4}
+
+    def messages(result: t.Any) -> list[dict[str, t.Any]]:
+        return [
+            {k: v for k, v in m.items() if k not in {"time_extracted", "version"}}
+            for m in result.messages
+        ]
+
+    fast = run_tap(config)
+    monkeypatch.setattr(UdemyStream, "_plain_output", property(lambda _self: False))
+    sdk = run_tap(config)
+    assert messages(fast) == messages(sdk)
+    assert sum(m["type"] == "RECORD" for m in fast.messages) > 300
+    assert all("time_extracted" in m for m in fast.messages if m["type"] == "RECORD")
