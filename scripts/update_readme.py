@@ -19,7 +19,9 @@ def settings_table() -> str:
     """The Settings table of the tap's own `--about` output."""
     about = subprocess.run(
         [sys.executable, "-m", "tap_udemy_business", "--about", "--format=markdown"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     match = re.search(r"## Settings\n\n(.*?)(?:\n## |\Z)", about, re.DOTALL)
     if match is None:

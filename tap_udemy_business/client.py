@@ -33,7 +33,6 @@ from tap_udemy_business.errors import EndpointUnavailableError, UdemyFatalError
 from tap_udemy_business.pages import Page, Record, parse_page
 from tap_udemy_business.progress import Progress
 from tap_udemy_business.schema_files import schema_path
-from tap_udemy_business.writer import FastSingerWriter
 from tap_udemy_business.settings import (
     DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_MAX_RETRIES,
@@ -42,6 +41,7 @@ from tap_udemy_business.settings import (
     DEFAULT_REQUEST_TIMEOUT,
     base_url,
 )
+from tap_udemy_business.writer import FastSingerWriter
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -134,8 +134,7 @@ class UdemyStream(RESTStream[t.Any]):
     def url_base(self) -> str:
         """Root of the organization's API."""
         return (
-            f"{self.connection.base_url}/api-2.0/organizations/"
-            f"{self.connection.organization_id}/"
+            f"{self.connection.base_url}/api-2.0/organizations/{self.connection.organization_id}/"
         )
 
     @property
@@ -331,7 +330,9 @@ class UdemyStream(RESTStream[t.Any]):
                     for record in records:
                         pop_deselected_record_properties(record, self.schema, self.mask)
                 writer.write_records(
-                    self.name, records, version=self._stream_version,
+                    self.name,
+                    records,
+                    version=self._stream_version,
                     time_extracted=self._extracted_at,
                 )
                 self.state_manager.is_flushed = False
@@ -360,9 +361,7 @@ class UdemyStream(RESTStream[t.Any]):
     def _deselects_any(self) -> bool:
         return any(not selected for breadcrumb, selected in self.mask.items() if breadcrumb)
 
-    def _generate_record_messages(
-        self, record: Record
-    ) -> t.Generator[RecordMessage, None, None]:
+    def _generate_record_messages(self, record: Record) -> t.Generator[RecordMessage, None, None]:
         """Turn a record into RECORD messages: singer-sdk's step, minus per-record waste.
 
         The SDK walks every record to pop deselected properties (even when none are),

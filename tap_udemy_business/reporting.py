@@ -18,7 +18,7 @@ from tap_udemy_business.concurrency import Query
 from tap_udemy_business.settings import DEFAULT_LOOKBACK_DAYS
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
     from singer_sdk.helpers.types import Context
 
@@ -122,7 +122,9 @@ class ReportingStream(UdemyStream):
                 yield self._query(a, b, first)
 
 
-def _blocks(first: dt.date, last: dt.date, size: int = BLOCK_DAYS) -> Iterator[tuple[dt.date, dt.date]]:
+def _blocks(
+    first: dt.date, last: dt.date, size: int = BLOCK_DAYS
+) -> Iterator[tuple[dt.date, dt.date]]:
     """Consecutive (start, end) blocks of `size` days covering first..last."""
     start = first
     while start <= last:

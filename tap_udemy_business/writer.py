@@ -9,7 +9,6 @@ STATE on the pipe whose records were lost with it.
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import sys
 import typing as t
@@ -17,6 +16,9 @@ import typing as t
 import orjson
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
 from singer_sdk.singerlib.encoding.simple import Message
+
+if t.TYPE_CHECKING:
+    import datetime as dt
 
 
 def _default(value: t.Any) -> t.Any:
@@ -30,7 +32,7 @@ def _default(value: t.Any) -> t.Any:
 class FastSingerWriter(GenericSingerWriter[str, Message]):
     """Writes Singer messages as JSON lines, flushing at every non-RECORD message."""
 
-    def serialize_message(self, message: Message) -> str:  # noqa: PLR6301
+    def serialize_message(self, message: Message) -> str:
         """One line of JSON, newline included."""
         line = orjson.dumps(message.to_dict(), default=_default, option=orjson.OPT_APPEND_NEWLINE)
         return line.decode()

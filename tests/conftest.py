@@ -17,8 +17,9 @@ from tap_udemy_business.tap import TapUdemyBusiness
 
 REPORTING_STREAMS = ("user_activity", "user_course_activity", "user_progress", "user_path_activity")
 ALL_STREAMS = ("courses", "learning_paths", *REPORTING_STREAMS)
-SMALL = DatasetParams(seed=11, learners=40, courses=12, items_per_course=8, learning_paths=3,
-                      history_days=20)
+SMALL = DatasetParams(
+    seed=11, learners=40, courses=12, items_per_course=8, learning_paths=3, history_days=20
+)
 
 
 @dataclass

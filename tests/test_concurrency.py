@@ -19,8 +19,12 @@ if t.TYPE_CHECKING:
 
 @pytest.mark.parametrize(
     "faults",
-    [FaultParams(), FaultParams(seed=9, error_rate=0.15, drop_rate=0.05, truncated_json_rate=0.05,
-                                max_faults_per_url=2)],
+    [
+        FaultParams(),
+        FaultParams(
+            seed=9, error_rate=0.15, drop_rate=0.05, truncated_json_rate=0.05, max_faults_per_url=2
+        ),
+    ],
     ids=["clean", "faulty"],
 )
 def test_concurrent_and_sequential_syncs_agree_exactly(
@@ -48,7 +52,10 @@ def test_field_pushdown_requests_only_selected_fields(portal: SandboxPortal) -> 
             breadcrumb = metadata["breadcrumb"]
             if breadcrumb == []:
                 metadata["metadata"]["selected"] = entry["tap_stream_id"] == "user_progress"
-            elif entry["tap_stream_id"] == "user_progress" and breadcrumb[1] not in keep | {"from_date", "to_date"}:
+            elif entry["tap_stream_id"] == "user_progress" and breadcrumb[1] not in keep | {
+                "from_date",
+                "to_date",
+            }:
                 metadata["metadata"]["selected"] = False
     portal.clear_requests()
     result = run_tap(config, catalog=catalog)

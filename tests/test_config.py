@@ -56,8 +56,9 @@ def test_bad_settings_are_refused_by_name(change: dict[str, t.Any], setting: str
     assert not any("s3cr3t-value" in error for error in errors)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9",
-                                 "https://acme.udemy.com"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9", "https://acme.udemy.com"]
+)
 def test_https_or_loopback_urls_are_accepted(url: str) -> None:
     TapUdemyBusiness(config={**GOOD, "api_url": url}, parse_env_config=False)
 
@@ -77,7 +78,11 @@ def test_environment_variables_configure_the_tap(portal: SandboxPortal) -> None:
     }
     done = subprocess.run(
         [sys.executable, "-m", "tap_udemy_business", "--config", "ENV"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert '"stream":"courses"' in done.stdout.replace(" ", "")
@@ -88,7 +93,10 @@ def test_cli_refuses_bad_config_with_one_line_per_setting(tmp_path: t.Any) -> No
     config.write_text('{"client_id": "x", "client_secret": "s3cr3t-value", "page_size": 500}')
     done = subprocess.run(
         [sys.executable, "-m", "tap_udemy_business", "--config", str(config)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode != 0
     assert done.stdout == ""

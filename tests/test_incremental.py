@@ -32,7 +32,9 @@ def test_second_sync_reads_new_days_and_only_the_lookback(fresh_portal: SandboxP
             continue
         bookmark = dt.date.fromisoformat(_bookmark(first.final_state, stream))
         earliest_reread = (bookmark - dt.timedelta(days=2)).isoformat()
-        assert all(r["from_date"] >= earliest_reread for r in second.records.get(stream, [])), stream
+        assert all(r["from_date"] >= earliest_reread for r in second.records.get(stream, [])), (
+            stream
+        )
         merged = {key_of(stream, r): r for r in first.records[stream]}
         merged.update({key_of(stream, r): r for r in second.records.get(stream, [])})
         expected = ground_truth_by_day(fresh_portal, stream)
@@ -42,25 +44,33 @@ def test_second_sync_reads_new_days_and_only_the_lookback(fresh_portal: SandboxP
                 stream, record
             ), stream
         first_keys = {key_of(stream, r) for r in first.records[stream]}
-        new_rows = [r for r in second.records.get(stream, []) if key_of(stream, r) not in first_keys]
+        new_rows = [
+            r for r in second.records.get(stream, []) if key_of(stream, r) not in first_keys
+        ]
         if stream != "user_path_activity":
             assert new_rows, f"advancing the clock 3 days should add {stream} rows"
 
     day_windows = {
-        r.query["from_date"] for r in fresh_portal.requests
+        r.query["from_date"]
+        for r in fresh_portal.requests
         if "analytics" in r.path and r.query.get("page_size") == "100"
     }
-    assert min(day_windows) >= (
-        dt.date.fromisoformat(_bookmark(first.final_state, "user_progress")) - dt.timedelta(days=2)
-    ).isoformat()
+    assert (
+        min(day_windows)
+        >= (
+            dt.date.fromisoformat(_bookmark(first.final_state, "user_progress"))
+            - dt.timedelta(days=2)
+        ).isoformat()
+    )
 
 
 def test_start_and_end_date_bound_the_days_read(portal: SandboxPortal) -> None:
     today = portal.dataset.today
     start = today - dt.timedelta(days=6)
     end = today - dt.timedelta(days=3)
-    result = run_tap({**portal.tap_config(), "start_date": start.isoformat(),
-                      "end_date": end.isoformat()})
+    result = run_tap(
+        {**portal.tap_config(), "start_date": start.isoformat(), "end_date": end.isoformat()}
+    )
     for stream in REPORTING_STREAMS:
         for record in result.records.get(stream, []):
             assert start.isoformat() <= record["from_date"] <= end.isoformat()
@@ -70,7 +80,8 @@ def test_start_and_end_date_bound_the_days_read(portal: SandboxPortal) -> None:
 def test_state_is_emitted_while_a_long_stream_runs(portal: SandboxPortal) -> None:
     result = run_tap({**portal.tap_config(), "page_size": 10})
     states_mid_progress = [
-        s for s in result.states[:-1]
+        s
+        for s in result.states[:-1]
         if "user_activity" in s.get("bookmarks", {})
         and s["bookmarks"]["user_activity"].get("replication_key_value")
     ]

@@ -63,13 +63,16 @@ def _assert_complete(portal: SandboxPortal, result: SyncResult, streams: tuple[s
         FaultParams(truncated_json_rate=1.0, max_faults_per_url=1),
         FaultParams(invalid_json_rate=1.0, max_faults_per_url=1),
         FaultParams(drop_rate=1.0, max_faults_per_url=1),
-        FaultParams(seed=5, error_rate=0.3, drop_rate=0.1, invalid_json_rate=0.1,
-                    max_faults_per_url=3),
+        FaultParams(
+            seed=5, error_rate=0.3, drop_rate=0.1, invalid_json_rate=0.1, max_faults_per_url=3
+        ),
     ],
     ids=["500", "502-503", "524", "truncated", "invalid-json", "dropped", "mixed"],
 )
 def test_transient_failures_are_retried_to_a_complete_sync(
-    fresh_portal: SandboxPortal, faults: FaultParams, quick_retries: None,
+    fresh_portal: SandboxPortal,
+    faults: FaultParams,
+    quick_retries: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fresh_portal.faults = faults
@@ -118,8 +121,13 @@ def test_retry_after_as_an_http_date_is_understood() -> None:
     assert client.retry_after_seconds("soon") == client.DEFAULT_RETRY_AFTER_SECONDS
 
 
-def _cli(config: dict[str, t.Any], tmp_path: Path, *, state: dict[str, t.Any] | None = None,
-         loglevel: str = "INFO") -> subprocess.CompletedProcess[str]:
+def _cli(
+    config: dict[str, t.Any],
+    tmp_path: Path,
+    *,
+    state: dict[str, t.Any] | None = None,
+    loglevel: str = "INFO",
+) -> subprocess.CompletedProcess[str]:
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
     args = [sys.executable, "-m", "tap_udemy_business", "--config", str(config_file)]
@@ -149,10 +157,13 @@ def test_fatal_errors_are_one_clear_line_and_exit_non_zero(
     assert "Traceback" not in done.stderr
 
 
-def test_a_next_link_to_another_host_is_refused(fresh_portal: SandboxPortal, tmp_path: Path) -> None:
+def test_a_next_link_to_another_host_is_refused(
+    fresh_portal: SandboxPortal, tmp_path: Path
+) -> None:
     fresh_portal.faults = FaultParams(foreign_next_rate=1.0)
-    done = _cli({**fresh_portal.tap_config(), "page_size": 2, "max_concurrent_requests": 1},
-                tmp_path)
+    done = _cli(
+        {**fresh_portal.tap_config(), "page_size": 2, "max_concurrent_requests": 1}, tmp_path
+    )
     assert done.returncode == 1
     assert "another host" in done.stderr or "Refused to send credentials" in done.stderr
     assert all(r.host.startswith("127.0.0.1") for r in fresh_portal.requests)
@@ -160,13 +171,23 @@ def test_a_next_link_to_another_host_is_refused(fresh_portal: SandboxPortal, tmp
 
 def test_secrets_never_reach_any_output(tmp_path: Path, quick_retries: None) -> None:
     token = base64.b64encode(f"{SENTINEL_ID}:{SENTINEL_SECRET}".encode()).decode()
-    with SandboxPortal(dataset=SMALL, client_id=SENTINEL_ID, client_secret=SENTINEL_SECRET,
-                       faults=FaultParams(seed=3, error_rate=0.2, max_faults_per_url=1)) as portal:
+    with SandboxPortal(
+        dataset=SMALL,
+        client_id=SENTINEL_ID,
+        client_secret=SENTINEL_SECRET,
+        faults=FaultParams(seed=3, error_rate=0.2, max_faults_per_url=1),
+    ) as portal:
         outputs = [
-            _cli({**portal.tap_config(), "page_size": 25, "start_date": "2026-11-22"}, tmp_path,
-                 loglevel="DEBUG"),
-            _cli({**portal.tap_config(), "client_secret": SENTINEL_SECRET + "x"}, tmp_path,
-                 loglevel="DEBUG"),
+            _cli(
+                {**portal.tap_config(), "page_size": 25, "start_date": "2026-11-22"},
+                tmp_path,
+                loglevel="DEBUG",
+            ),
+            _cli(
+                {**portal.tap_config(), "client_secret": SENTINEL_SECRET + "x"},
+                tmp_path,
+                loglevel="DEBUG",
+            ),
         ]
     assert outputs[0].returncode == 0, outputs[0].stderr[-2000:]
     assert outputs[1].returncode == 1
@@ -188,7 +209,9 @@ def test_a_killed_sync_resumes_from_its_last_state_without_loss(
     config_file.write_text(json.dumps(config))
     process = subprocess.Popen(
         [sys.executable, "-m", "tap_udemy_business", "--config", str(config_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert process.stdout is not None
     lines = []
@@ -203,8 +226,14 @@ def test_a_killed_sync_resumes_from_its_last_state_without_loss(
     second = _cli(config, tmp_path, state=first.final_state or None)
     assert second.returncode == 0, second.stderr[-2000:]
     resumed = SyncResult.from_lines(second.stdout)
-    for stream in ("courses", "learning_paths", "user_activity", "user_course_activity",
-                   "user_progress", "user_path_activity"):
+    for stream in (
+        "courses",
+        "learning_paths",
+        "user_activity",
+        "user_course_activity",
+        "user_progress",
+        "user_path_activity",
+    ):
         merged = {key_of(stream, r): r for r in first.records.get(stream, [])}
         merged.update({key_of(stream, r): r for r in resumed.records.get(stream, [])})
         expected = expected_records(fresh_portal, stream)

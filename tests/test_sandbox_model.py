@@ -31,12 +31,16 @@ from tap_udemy_business.sandbox.model import (
 )
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
-LEARNER_ENDPOINTS = ("user_activity", "user_course_activity", "user_progress",
-                     "user_path_activity")
+LEARNER_ENDPOINTS = ("user_activity", "user_course_activity", "user_progress", "user_path_activity")
 DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-TWO_DP_FIELDS = {"completion_ratio", "num_video_consumed_minutes", "course_duration",
-                 "item_completion_ratio", "path_consumed_minutes"}
+TWO_DP_FIELDS = {
+    "completion_ratio",
+    "num_video_consumed_minutes",
+    "course_duration",
+    "item_completion_ratio",
+    "path_consumed_minutes",
+}
 
 
 def all_rows(ds: Dataset, endpoint: str, **filters: Any) -> list[dict[str, Any]]:
@@ -65,8 +69,14 @@ def history(ds: Dataset) -> dict[str, list[dict[str, Any]]]:
 
 # -- interface, determinism --------------------------------------------------------------------
 def test_interface_constants() -> None:
-    assert ENDPOINTS == ("courses", "learning_paths", "user_activity", "user_course_activity",
-                         "user_progress", "user_path_activity")
+    assert ENDPOINTS == (
+        "courses",
+        "learning_paths",
+        "user_activity",
+        "user_course_activity",
+        "user_progress",
+        "user_path_activity",
+    )
     assert CLASS_NAMES["courses"] == "course"
     assert CLASS_NAMES["user_activity"] == "aggregate_organization_user_activity"
     assert set(CLASS_NAMES) == set(ENDPOINTS) == set(FIELD_SETS)
@@ -76,9 +86,17 @@ def test_interface_constants() -> None:
         assert sets["@min"][0] == "_class"
         assert len(set(sets["@all"])) == len(sets["@all"])
     assert DatasetParams() == DatasetParams(
-        seed=7, learners=200, courses=40, items_per_course=20, max_enrollments=4,
-        learning_paths=6, history_days=90, today=date(2026, 11, 28), anonymized_ratio=0.04,
-        late_ratio=0.05)
+        seed=7,
+        learners=200,
+        courses=40,
+        items_per_course=20,
+        max_enrollments=4,
+        learning_paths=6,
+        history_days=90,
+        today=date(2026, 11, 28),
+        anonymized_ratio=0.04,
+        late_ratio=0.05,
+    )
     assert hash(Filters(from_date=date(2026, 1, 1))) == hash(Filters(from_date=date(2026, 1, 1)))
 
 
@@ -111,8 +129,13 @@ def test_rows_are_byte_identical_in_another_process(ds: Dataset) -> None:
     )
     # A different hash seed proves nothing depends on Python's randomized str hashing.
     env = {"PYTHONHASHSEED": "12345", "PATH": ""}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True,
-                         env=env, cwd=Path(__file__).resolve().parent.parent).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        check=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout
     here = Dataset(DatasetParams(learners=60))
     expected = {ep: all_rows(here, ep) for ep in ENDPOINTS}
     assert out == orjson.dumps(expected)
@@ -128,7 +151,9 @@ def test_seed_changes_the_data(history: dict[str, list[dict[str, Any]]]) -> None
 # -- schemas and shapes ------------------------------------------------------------------------
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_every_record_validates_against_its_schema(
-    endpoint: str, history: dict[str, list[dict[str, Any]]], yesterday: date,
+    endpoint: str,
+    history: dict[str, list[dict[str, Any]]],
+    yesterday: date,
 ) -> None:
     schema = json.loads((SCHEMAS / f"{endpoint}.json").read_text())
     validator = Draft202012Validator(schema)
@@ -199,7 +224,9 @@ def test_catalog_looks_real(history: dict[str, list[dict[str, Any]]]) -> None:
 # -- counts and random access ------------------------------------------------------------------
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_count_and_slices_agree_with_a_full_read(
-    ds: Dataset, endpoint: str, history: dict[str, list[dict[str, Any]]],
+    ds: Dataset,
+    endpoint: str,
+    history: dict[str, list[dict[str, Any]]],
 ) -> None:
     sel = ds.select(endpoint, Filters())
     full = history[endpoint]
@@ -214,8 +241,12 @@ def test_count_and_slices_agree_with_a_full_read(
 
 
 def test_row_order_is_learner_enrollment_item(history: dict[str, list[dict[str, Any]]]) -> None:
-    for endpoint in ("user_activity", "user_course_activity", "user_progress",
-                     "user_path_activity"):
+    for endpoint in (
+        "user_activity",
+        "user_course_activity",
+        "user_progress",
+        "user_path_activity",
+    ):
         key = "id" if endpoint == "user_activity" else "user_id"
         ids = [r[key] for r in history[endpoint]]
         assert ids == sorted(ids), endpoint
@@ -232,7 +263,9 @@ def test_row_order_is_learner_enrollment_item(history: dict[str, list[dict[str, 
 
 # -- filters and periods -----------------------------------------------------------------------
 def test_one_day_windows_partition_the_history(
-    ds: Dataset, yesterday: date, history: dict[str, list[dict[str, Any]]],
+    ds: Dataset,
+    yesterday: date,
+    history: dict[str, list[dict[str, Any]]],
 ) -> None:
     start = ds.today - timedelta(days=ds.params.history_days)
     by_day: list[dict[str, Any]] = []
@@ -254,12 +287,16 @@ def test_one_day_windows_partition_the_history(
 def test_bounds_are_inclusive_and_to_date_is_capped(ds: Dataset, yesterday: date) -> None:
     a = ds.today - timedelta(days=30)
     b = ds.today - timedelta(days=10)
+
     def count(endpoint: str, f: date | None, t: date | None) -> int:
         return ds.select(endpoint, Filters(from_date=f, to_date=t)).count
+
     assert count("user_progress", a, b) == (
-        count("user_progress", a, a) + count("user_progress", a + timedelta(days=1), b))
+        count("user_progress", a, a) + count("user_progress", a + timedelta(days=1), b)
+    )
     assert count("user_progress", a, b) == (
-        count("user_progress", a, b - timedelta(days=1)) + count("user_progress", b, b))
+        count("user_progress", a, b - timedelta(days=1)) + count("user_progress", b, b)
+    )
     assert count("user_progress", b, a) == 0
     assert count("user_progress", ds.today, None) == 0  # today has not been reported yet
     far = ds.today + timedelta(days=40)
@@ -283,8 +320,7 @@ def test_course_and_email_filters(ds: Dataset, history: dict[str, list[dict[str,
         assert all_rows(ds, endpoint, course_id=1) == []
     for endpoint in ("user_activity", "user_path_activity", "courses", "learning_paths"):
         assert all_rows(ds, endpoint, course_id=course_id) == history[endpoint]
-    email = next(r["user_email"] for r in history["user_course_activity"]
-                 if "+" in r["user_email"])
+    email = next(r["user_email"] for r in history["user_course_activity"] if "+" in r["user_email"])
     for endpoint in LEARNER_ENDPOINTS:
         expected = [r for r in history[endpoint] if r["user_email"] == email]
         assert all_rows(ds, endpoint, user_email=email) == expected
@@ -295,8 +331,11 @@ def test_course_and_email_filters(ds: Dataset, history: dict[str, list[dict[str,
     for endpoint in ("courses", "learning_paths"):
         assert all_rows(ds, endpoint, user_email=email) == history[endpoint]
     both = all_rows(ds, "user_progress", user_email=email, course_id=course_id)
-    assert both == [r for r in history["user_progress"]
-                    if r["user_email"] == email and r["course_id"] == course_id]
+    assert both == [
+        r
+        for r in history["user_progress"]
+        if r["user_email"] == email and r["course_id"] == course_id
+    ]
 
 
 def test_anonymized_learners(history: dict[str, list[dict[str, Any]]]) -> None:
@@ -331,8 +370,11 @@ def test_advance_reveals_rows_and_keeps_the_past() -> None:
     recent_sel = ds.select("user_progress", recent)
     recent_rows = recent_sel.rows(0, recent_sel.count)
     whole = ds.select("user_progress", Filters()).count
-    late = {(10001 + ds.enrollments.learner[e], ds.courses[ds.enrollments.course[e]].id)
-            for e in range(len(ds.enrollments.course)) if ds.enrollments.lag[e]}
+    late = {
+        (10001 + ds.enrollments.learner[e], ds.courses[ds.enrollments.course[e]].id)
+        for e in range(len(ds.enrollments.course))
+        if ds.enrollments.lag[e]
+    }
     assert late
 
     ds.advance(days=3)
@@ -347,8 +389,10 @@ def test_advance_reveals_rows_and_keeps_the_past() -> None:
     # on), and nothing else changes.
     after = all_rows(ds, "user_progress", **vars(recent))
     assert recent_sel.rows(0, recent_sel.count) == recent_rows
+
     def on_time(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [r for r in rows if (r["user_id"], r["course_id"]) not in late]
+
     assert on_time(after) == on_time(recent_rows)
     assert len(after) > len(recent_rows)
     # Reading again changes nothing.
@@ -384,7 +428,8 @@ def test_user_activity_sums_course_activity_and_progress(ds: Dataset) -> None:
         for row in all_rows(ds, "user_course_activity", **vars(filters)):
             courses[row["user_id"]].append(row)
         lectures: Counter[int] = Counter(
-            r["user_id"] for r in all_rows(ds, "user_progress", **vars(filters))
+            r["user_id"]
+            for r in all_rows(ds, "user_progress", **vars(filters))
             if r["item_completion_time"] is not None and r["item_type"] != "Quiz"
         )
         assert activity
@@ -393,16 +438,20 @@ def test_user_activity_sums_course_activity_and_progress(ds: Dataset) -> None:
             mine = courses[row["id"]]
             assert row["report_date"] == f"{t}T00:00:00Z"
             assert row["num_video_consumed_minutes"] == round(
-                sum(c["num_video_consumed_minutes"] for c in mine), 2)
+                sum(c["num_video_consumed_minutes"] for c in mine), 2
+            )
             assert row["num_new_enrolled_courses"] == sum(
-                in_period(c["course_enroll_date"], f, t) for c in mine)
+                in_period(c["course_enroll_date"], f, t) for c in mine
+            )
             assert row["num_new_assigned_courses"] == sum(
-                in_period(c["course_enroll_date"], f, t) and c["is_assigned"] == "Yes"
-                for c in mine)
+                in_period(c["course_enroll_date"], f, t) and c["is_assigned"] == "Yes" for c in mine
+            )
             assert row["num_new_started_courses"] == sum(
-                in_period(c["course_start_date"], f, t) for c in mine)
+                in_period(c["course_start_date"], f, t) for c in mine
+            )
             assert row["num_completed_courses"] == sum(
-                in_period(c["course_completion_date"], f, t) for c in mine)
+                in_period(c["course_completion_date"], f, t) for c in mine
+            )
             assert row["num_completed_lectures"] == lectures[row["id"]]
             assert 0 <= row["num_web_visited_days"] <= (t - f).days + 1
             assert row["last_date_visit"] >= max(c["course_last_accessed_date"] for c in mine)
@@ -414,7 +463,8 @@ def test_completion_ratio_matches_completed_items(ds: Dataset) -> None:
         sel = ds.select("user_course_activity", filters)
         t = sel.to_date
         done: Counter[tuple[int, int]] = Counter(
-            (r["user_id"], r["course_id"]) for r in all_rows(ds, "user_progress", to_date=t)
+            (r["user_id"], r["course_id"])
+            for r in all_rows(ds, "user_progress", to_date=t)
             if r["item_completion_time"] is not None
         )
         rows = sel.rows(0, sel.count)
@@ -429,18 +479,23 @@ def test_completion_ratio_matches_completed_items(ds: Dataset) -> None:
 
 
 def test_path_activity_agrees_with_course_activity(ds: Dataset) -> None:
-    paths = {p["id"]: [i["id"] for s in p["sections"] for i in s["items"]]
-             for p in all_rows(ds, "learning_paths")}
+    paths = {
+        p["id"]: [i["id"] for s in p["sections"] for i in s["items"]]
+        for p in all_rows(ds, "learning_paths")
+    }
     items = ds.params.items_per_course
     seen = completed_paths = 0
     for filters in periods(ds):
         sel = ds.select("user_path_activity", filters)
         t = sel.to_date
         in_period_rows = all_rows(ds, "user_course_activity", **vars(filters))
-        minutes = {(r["user_id"], r["course_id"]): r["num_video_consumed_minutes"]
-                   for r in in_period_rows}
-        until_t = {(r["user_id"], r["course_id"]): r
-                   for r in all_rows(ds, "user_course_activity", to_date=t)}
+        minutes = {
+            (r["user_id"], r["course_id"]): r["num_video_consumed_minutes"] for r in in_period_rows
+        }
+        until_t = {
+            (r["user_id"], r["course_id"]): r
+            for r in all_rows(ds, "user_course_activity", to_date=t)
+        }
         for row in sel.rows(0, sel.count):
             seen += 1
             user, courses = row["user_id"], paths[row["path_id"]]
@@ -449,12 +504,18 @@ def test_path_activity_agrees_with_course_activity(ds: Dataset) -> None:
             assert row["is_path_assigned"] == (first["is_assigned"] == "Yes")
             assert any((user, c) in minutes for c in courses)  # active in the period
             assert row["path_consumed_minutes"] == round(
-                sum(minutes.get((user, c), 0.0) for c in courses), 2)
-            completed = sum(round(until_t[user, c]["completion_ratio"] * items / 100)
-                            for c in courses if (user, c) in until_t)
+                sum(minutes.get((user, c), 0.0) for c in courses), 2
+            )
+            completed = sum(
+                round(until_t[user, c]["completion_ratio"] * items / 100)
+                for c in courses
+                if (user, c) in until_t
+            )
             assert row["completion_ratio"] == round(completed * 100 / (items * len(courses)), 2)
-            finished = all((user, c) in until_t and until_t[user, c]["completion_ratio"] == 100
-                           for c in courses)
+            finished = all(
+                (user, c) in until_t and until_t[user, c]["completion_ratio"] == 100
+                for c in courses
+            )
             assert (row["path_completion_date"] is not None) == finished
             completed_paths += finished
     assert seen > 20
@@ -484,12 +545,14 @@ def test_paths_and_activity_reference_the_catalog(
 
 
 def test_progress_items_exist_in_their_course(
-    ds: Dataset, history: dict[str, list[dict[str, Any]]],
+    ds: Dataset,
+    history: dict[str, list[dict[str, Any]]],
 ) -> None:
     courses = {c["id"]: c for c in history["courses"]}
     catalog_items = {
         (c.id, c.item_id(j)): ("Lecture", "Non-video lecture", "Quiz")[c.kinds[j]]
-        for c in ds.courses for j in range(len(c.kinds))
+        for c in ds.courses
+        for j in range(len(c.kinds))
     }
     per_course: dict[int, set[int]] = defaultdict(set)
     for row in history["user_progress"]:
@@ -501,7 +564,8 @@ def test_progress_items_exist_in_their_course(
 
 
 def test_course_minutes_are_the_video_watched_in_progress(
-    ds: Dataset, history: dict[str, list[dict[str, Any]]],
+    ds: Dataset,
+    history: dict[str, list[dict[str, Any]]],
 ) -> None:
     # Minutes consumed = each video item's length times its completion ratio (centi-minutes).
     course_by_id = {c.id: c for c in ds.courses}
@@ -534,7 +598,8 @@ def test_progress_item_states(history: dict[str, list[dict[str, Any]]]) -> None:
         else:
             assert row["item_completion_ratio"] == 100.0
             assert row["item_start_time"] is None or (
-                row["item_start_time"] <= row["item_completion_time"])
+                row["item_start_time"] <= row["item_completion_time"]
+            )
     assert any(r["item_start_time"] is None for r in history["user_progress"])
     assert any(r["item_final_result"] for r in history["user_progress"])
     assert any(r["item_type"] == "Non-video lecture" for r in history["user_progress"])
@@ -585,8 +650,9 @@ def test_query_cache_is_bounded() -> None:
 
 
 def test_tiny_and_empty_datasets() -> None:
-    tiny = Dataset(DatasetParams(learners=1, courses=1, items_per_course=1, learning_paths=1,
-                                 history_days=3))
+    tiny = Dataset(
+        DatasetParams(learners=1, courses=1, items_per_course=1, learning_paths=1, history_days=3)
+    )
     for endpoint in ENDPOINTS:
         sel = tiny.select(endpoint, Filters())
         assert len(sel.rows(0, sel.count)) == sel.count

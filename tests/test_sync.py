@@ -70,7 +70,9 @@ def test_keys_are_unique_within_a_sync(full_sync: tuple[SyncResult, list[t.Any]]
 
 def test_anonymized_learners_keep_distinct_keys(full_sync: tuple[SyncResult, list[t.Any]]) -> None:
     result, _ = full_sync
-    anonymized = [r for r in result.records["user_progress"] if r["user_email"] == "Anonymized User"]
+    anonymized = [
+        r for r in result.records["user_progress"] if r["user_email"] == "Anonymized User"
+    ]
     assert len({r["user_id"] for r in anonymized}) >= 2
 
 
@@ -91,8 +93,10 @@ def test_requests_carry_auth_page_size_fields_and_one_of_each_parameter(
 def test_reporting_requests_are_one_day_windows(full_sync: tuple[SyncResult, list[t.Any]]) -> None:
     _, requests_served = full_sync
     day_queries = [
-        r for r in requests_served
-        if "analytics" in r.path and "user-progress" not in r.path
+        r
+        for r in requests_served
+        if "analytics" in r.path
+        and "user-progress" not in r.path
         and r.query.get("page_size") == "7"
     ]
     assert day_queries
@@ -153,7 +157,8 @@ def test_user_progress_is_read_in_blocks_that_hold_each_row(
 ) -> None:
     result, requests_served = full_sync
     windows = {
-        (r.query["from_date"], r.query["to_date"]) for r in requests_served
+        (r.query["from_date"], r.query["to_date"])
+        for r in requests_served
         if "user-progress" in r.path and r.query.get("page_size") == "7"
     }
     assert all(

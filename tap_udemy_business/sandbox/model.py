@@ -39,7 +39,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 ENDPOINTS: Final = (
-    "courses", "learning_paths", "user_activity", "user_course_activity", "user_progress",
+    "courses",
+    "learning_paths",
+    "user_activity",
+    "user_course_activity",
+    "user_progress",
     "user_path_activity",
 )
 CLASS_NAMES: Final[dict[str, str]] = {
@@ -50,42 +54,121 @@ CLASS_NAMES: Final[dict[str, str]] = {
     "user_progress": "user_progress",
     "user_path_activity": "user_path_activity",
 }
-_USER = ["lms_user_id", "user_email", "user_name", "user_surname", "user_role",
-         "user_external_id", "user_is_deactivated"]
+_USER = [
+    "lms_user_id",
+    "user_email",
+    "user_name",
+    "user_surname",
+    "user_role",
+    "user_external_id",
+    "user_is_deactivated",
+]
 _COURSE = ["course_id", "course_title", "course_category", "course_subcategory"]
 _ALL: dict[str, list[str]] = {
     "courses": [
-        "_class", "id", "title", "headline", "description", "url", "estimated_content_length",
-        "categories", "topics", "num_lectures", "num_videos", "num_quizzes", "promo_video_url",
-        "video_preview_urls", "instructors", "requirements", "what_you_will_learn", "images",
-        "locale", "level", "is_custom", "is_imported", "accreditations", "last_update_date",
+        "_class",
+        "id",
+        "title",
+        "headline",
+        "description",
+        "url",
+        "estimated_content_length",
+        "categories",
+        "topics",
+        "num_lectures",
+        "num_videos",
+        "num_quizzes",
+        "promo_video_url",
+        "video_preview_urls",
+        "instructors",
+        "requirements",
+        "what_you_will_learn",
+        "images",
+        "locale",
+        "level",
+        "is_custom",
+        "is_imported",
+        "accreditations",
+        "last_update_date",
     ],
     "learning_paths": [
-        "_class", "id", "title", "description", "url", "created", "last_modified", "editors",
-        "folders", "locales", "sections", "categories", "is_pro_path", "number_of_content_items",
+        "_class",
+        "id",
+        "title",
+        "description",
+        "url",
+        "created",
+        "last_modified",
+        "editors",
+        "folders",
+        "locales",
+        "sections",
+        "categories",
+        "is_pro_path",
+        "number_of_content_items",
         "estimated_content_length",
     ],
     "user_activity": [
-        "_class", "id", *_USER, "user_joined_date", "report_date", "num_new_enrolled_courses",
-        "num_new_assigned_courses", "num_new_started_courses", "num_completed_courses",
-        "num_completed_lectures", "num_video_consumed_minutes", "num_web_visited_days",
+        "_class",
+        "id",
+        *_USER,
+        "user_joined_date",
+        "report_date",
+        "num_new_enrolled_courses",
+        "num_new_assigned_courses",
+        "num_new_started_courses",
+        "num_completed_courses",
+        "num_completed_lectures",
+        "num_video_consumed_minutes",
+        "num_web_visited_days",
         "last_date_visit",
     ],
     "user_course_activity": [
-        "_class", "user_id", *_USER, *_COURSE, "course_duration", "completion_ratio",
-        "num_video_consumed_minutes", "course_enroll_date", "course_start_date",
-        "course_completion_date", "course_first_completion_date", "course_last_accessed_date",
-        "last_activity_date", "is_assigned", "assigned_by",
+        "_class",
+        "user_id",
+        *_USER,
+        *_COURSE,
+        "course_duration",
+        "completion_ratio",
+        "num_video_consumed_minutes",
+        "course_enroll_date",
+        "course_start_date",
+        "course_completion_date",
+        "course_first_completion_date",
+        "course_last_accessed_date",
+        "last_activity_date",
+        "is_assigned",
+        "assigned_by",
     ],
     "user_progress": [
-        "_class", "user_id", *_USER, *_COURSE, "item_id", "item_type", "item_title",
-        "item_start_time", "item_completion_time", "item_completion_ratio", "item_final_result",
+        "_class",
+        "user_id",
+        *_USER,
+        *_COURSE,
+        "item_id",
+        "item_type",
+        "item_title",
+        "item_start_time",
+        "item_completion_time",
+        "item_completion_ratio",
+        "item_final_result",
         "course_last_accessed_date",
     ],
     "user_path_activity": [
-        "_class", "user_id", *_USER, "path_id", "path_title", "is_pro_path", "is_private_path",
-        "completion_ratio", "path_enrolled_date", "path_consumed_minutes", "path_completion_date",
-        "is_path_assigned", "path_first_activity_date", "path_last_activity_date",
+        "_class",
+        "user_id",
+        *_USER,
+        "path_id",
+        "path_title",
+        "is_pro_path",
+        "is_private_path",
+        "completion_ratio",
+        "path_enrolled_date",
+        "path_consumed_minutes",
+        "path_completion_date",
+        "is_path_assigned",
+        "path_first_activity_date",
+        "path_last_activity_date",
     ],
 }
 _MIN: dict[str, list[str]] = {
@@ -97,19 +180,56 @@ _MIN: dict[str, list[str]] = {
     "user_path_activity": ["_class", "user_id", "user_email", "path_id", "path_title"],
 }
 _DEFAULT_EXTRA: dict[str, list[str]] = {
-    "courses": ["url", "estimated_content_length", "categories", "num_lectures", "instructors",
-                "locale", "level", "last_update_date"],
-    "learning_paths": ["url", "created", "last_modified", "categories",
-                       "number_of_content_items", "estimated_content_length"],
-    "user_activity": ["user_name", "user_surname", "user_role", "report_date",
-                      "num_new_enrolled_courses", "num_completed_courses",
-                      "num_video_consumed_minutes", "last_date_visit"],
-    "user_course_activity": ["user_role", "completion_ratio", "num_video_consumed_minutes",
-                             "course_enroll_date", "course_completion_date", "is_assigned"],
-    "user_progress": ["item_type", "item_start_time", "item_completion_time",
-                      "item_completion_ratio", "item_final_result"],
-    "user_path_activity": ["completion_ratio", "path_enrolled_date", "path_consumed_minutes",
-                           "path_completion_date", "is_path_assigned"],
+    "courses": [
+        "url",
+        "estimated_content_length",
+        "categories",
+        "num_lectures",
+        "instructors",
+        "locale",
+        "level",
+        "last_update_date",
+    ],
+    "learning_paths": [
+        "url",
+        "created",
+        "last_modified",
+        "categories",
+        "number_of_content_items",
+        "estimated_content_length",
+    ],
+    "user_activity": [
+        "user_name",
+        "user_surname",
+        "user_role",
+        "report_date",
+        "num_new_enrolled_courses",
+        "num_completed_courses",
+        "num_video_consumed_minutes",
+        "last_date_visit",
+    ],
+    "user_course_activity": [
+        "user_role",
+        "completion_ratio",
+        "num_video_consumed_minutes",
+        "course_enroll_date",
+        "course_completion_date",
+        "is_assigned",
+    ],
+    "user_progress": [
+        "item_type",
+        "item_start_time",
+        "item_completion_time",
+        "item_completion_ratio",
+        "item_final_result",
+    ],
+    "user_path_activity": [
+        "completion_ratio",
+        "path_enrolled_date",
+        "path_consumed_minutes",
+        "path_completion_date",
+        "is_path_assigned",
+    ],
 }
 FIELD_SETS: Final[dict[str, dict[str, list[str]]]] = {
     endpoint: {
@@ -198,8 +318,7 @@ class Selection:
     not change it (a new `select` sees the new days).
     """
 
-    def __init__(self, ds: Dataset, endpoint: str, period: Period | None,
-                 index: _Index) -> None:
+    def __init__(self, ds: Dataset, endpoint: str, period: Period | None, index: _Index) -> None:
         """Keep the query's index: the units that have rows and their prefix counts."""
         self._ds = ds
         self.endpoint = endpoint
@@ -306,9 +425,16 @@ class Dataset:
                 if self._enrollments is None:
                     p = self.params
                     self._enrollments = Enrollments(
-                        EnrollmentParams(p.learners, p.courses, p.items_per_course,
-                                         p.max_enrollments, p.late_ratio),
-                        self.base, self.history_start, self.join_day,
+                        EnrollmentParams(
+                            p.learners,
+                            p.courses,
+                            p.items_per_course,
+                            p.max_enrollments,
+                            p.late_ratio,
+                        ),
+                        self.base,
+                        self.history_start,
+                        self.join_day,
                         tuple(path.courses for path in self.paths),
                     )
         return self._enrollments
@@ -333,8 +459,9 @@ class Dataset:
         return EnrollmentView(self.enrollments, self.courses, e, period)
 
     def _build_learner(self, i: int) -> cat.Learner:
-        return cat.build_learner(self.base, i, self.history_start, self._join_span,
-                                 self.params.anonymized_ratio)
+        return cat.build_learner(
+            self.base, i, self.history_start, self._join_span, self.params.anonymized_ratio
+        )
 
     def _item_title(self, course: int, j: int) -> str:
         return cat.item_title(self.courses[course], j)
@@ -366,16 +493,18 @@ class Dataset:
             if cached is not None:
                 self._queries.move_to_end(key)
                 return cached
-        selection = Selection(self, endpoint, period,
-                              self._index(endpoint, period, course, filters.user_email))
+        selection = Selection(
+            self, endpoint, period, self._index(endpoint, period, course, filters.user_email)
+        )
         with self._lock:
             self._queries[key] = selection
             while len(self._queries) > _QUERY_CACHE_SIZE:
                 self._queries.popitem(last=False)
         return selection
 
-    def _index(self, endpoint: str, period: Period, course: int | None,
-               email: str | None) -> _Index:
+    def _index(
+        self, endpoint: str, period: Period, course: int | None, email: str | None
+    ) -> _Index:
         if period.start > period.end or course == _NO_SUCH_COURSE:
             return _EMPTY
         tab = self.enrollments
@@ -389,8 +518,9 @@ class Dataset:
             return self._index_paths(learners, period)
         return self._index_enrollments(endpoint, period, course, ranges)
 
-    def _index_enrollments(self, endpoint: str, period: Period, course: int | None,
-                           ranges: list[tuple[int, int]]) -> _Index:
+    def _index_enrollments(
+        self, endpoint: str, period: Period, course: int | None, ranges: list[tuple[int, int]]
+    ) -> _Index:
         """Index enrollment-based endpoints from one scan of the enrollment columns."""
         units = array("q")
         if endpoint == "user_progress":
@@ -412,8 +542,9 @@ class Dataset:
                     last = learner
         return _Index(units, None, len(units))
 
-    def _scan(self, period: Period, course: int | None,
-              ranges: list[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
+    def _scan(
+        self, period: Period, course: int | None, ranges: list[tuple[int, int]]
+    ) -> Iterator[tuple[int, int, int]]:
         """Yield (enrollment, learner, item rows in period) for each enrollment active in it.
 
         O(1) per enrollment, whatever the number of its items: this is `_Enr.span` inlined,
@@ -423,8 +554,14 @@ class Dataset:
         f, t, y = period
         for lo, hi in ranges:
             for e, c, learner, day, g, n, lag in zip(
-                range(lo, hi), tab.course[lo:hi], tab.learner[lo:hi], tab.day[lo:hi],
-                tab.gap[lo:hi], tab.n[lo:hi], tab.lag[lo:hi], strict=True,
+                range(lo, hi),
+                tab.course[lo:hi],
+                tab.learner[lo:hi],
+                tab.day[lo:hi],
+                tab.gap[lo:hi],
+                tab.n[lo:hi],
+                tab.lag[lo:hi],
+                strict=True,
             ):
                 if course is not None and c != course:
                     continue
@@ -454,8 +591,9 @@ class Dataset:
                     units.append(i * n_paths + p)
         return _Index(units, None, len(units))
 
-    def _path_enrollments(self, by_course: dict[int, int], p: int,
-                          period: Period) -> list[EnrollmentView]:
+    def _path_enrollments(
+        self, by_course: dict[int, int], p: int, period: Period
+    ) -> list[EnrollmentView]:
         """The learner's enrollments in path `p`'s courses, first course first.
 
         Empty until the learner has (visibly) enrolled in the path's first course, which is
@@ -465,8 +603,9 @@ class Dataset:
         first = self.view(by_course[path.courses[0]], period)
         if not first.visible():
             return []
-        return [first] + [self.view(by_course[c], period) for c in path.courses[1:]
-                          if c in by_course]
+        return [first] + [
+            self.view(by_course[c], period) for c in path.courses[1:] if c in by_course
+        ]
 
     # -- rendering ---------------------------------------------------------------------------
     def catalog_renderer(self, endpoint: str) -> Callable[[int], dict[str, Any]]:
@@ -592,8 +731,9 @@ class Dataset:
             lectures += enr.completed_lectures(lo, hi)
             centi += enr.watched(lo, hi)
             if hi >= lo and not enr.lag:  # late (offline mobile) activity is not a web visit
-                web_days.update(range(enr.day + 1 + lo * enr.gap, enr.day + 2 + hi * enr.gap,
-                                      enr.gap))
+                web_days.update(
+                    range(enr.day + 1 + lo * enr.gap, enr.day + 2 + hi * enr.gap, enr.gap)
+                )
             touch = enr.last_time()
             last = touch if last is None or touch > last else last
         return {
@@ -633,10 +773,11 @@ class Dataset:
             "is_private_path": (path.h >> 54) % 4 == 0,
             "completion_ratio": round(sum(enr.done() for enr in enrs) * 100 / items, 2),
             "path_enrolled_date": _ts(first.day, first.enroll_sec()),
-            "path_consumed_minutes": sum(enr.watched(*enr.span(period.start))
-                                         for enr in enrs) / 100,
-            "path_completion_date": (_ts(*max(finished))
-                                     if len(finished) == len(path.courses) else None),
+            "path_consumed_minutes": sum(enr.watched(*enr.span(period.start)) for enr in enrs)
+            / 100,
+            "path_completion_date": (
+                _ts(*max(finished)) if len(finished) == len(path.courses) else None
+            ),
             "is_path_assigned": first.assigned > 0,
             "path_first_activity_date": _ts(*min((enr.day, enr.enroll_sec()) for enr in visible)),
             "path_last_activity_date": _ts(*max(enr.last_time() for enr in visible)),

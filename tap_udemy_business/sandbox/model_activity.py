@@ -55,8 +55,14 @@ class Enrollments:
     a query scans arrays instead of re-hashing every learner.
     """
 
-    def __init__(self, params: EnrollmentParams, base: int, history_start: int,
-                 join_day: Callable[[int], int], paths: tuple[tuple[int, ...], ...]) -> None:
+    def __init__(
+        self,
+        params: EnrollmentParams,
+        base: int,
+        history_start: int,
+        join_day: Callable[[int], int],
+        paths: tuple[tuple[int, ...], ...],
+    ) -> None:
         """Derive every learner's enrollments (one hash per learner and per enrollment).
 
         `paths` are the learning paths' course indices: some learners start on a path and
@@ -150,8 +156,9 @@ class EnrollmentView:
 
     __slots__ = ("assigned", "course", "cut", "day", "fin", "gap", "h", "lag", "learner", "m", "n")
 
-    def __init__(self, tab: Enrollments, courses: tuple[cat.Course, ...], e: int,
-                 period: Period) -> None:
+    def __init__(
+        self, tab: Enrollments, courses: tuple[cat.Course, ...], e: int, period: Period
+    ) -> None:
         """Read the enrollment's columns and place its cutoff and progress in the period."""
         self.learner = tab.learner[e]
         self.course = courses[tab.course[e]]

@@ -200,8 +200,22 @@ def build_courses(base: int, count: int, items: int) -> tuple[Course, ...]:
         course_id += 10_007 + (h >> 32) % 5_000
         slug = slugify(title) or f"course-{i}"
         courses.append(
-            Course(i, course_id, h, title, slug, topic, category, sub, categories, locale,
-                   is_custom, bytes(kinds), durations, prefix)
+            Course(
+                i,
+                course_id,
+                h,
+                title,
+                slug,
+                topic,
+                category,
+                sub,
+                categories,
+                locale,
+                is_custom,
+                bytes(kinds),
+                durations,
+                prefix,
+            )
         )
     return tuple(courses)
 
@@ -256,8 +270,9 @@ def join_day(base: int, index: int, history_start: int, join_span: int) -> int:
     return history_start + (hash_of(base, SALT_LEARNER, index) >> 40) % join_span
 
 
-def build_learner(base: int, index: int, history_start: int, join_span: int,
-                  anonymized_ratio: float) -> Learner:
+def build_learner(
+    base: int, index: int, history_start: int, join_span: int, anonymized_ratio: float
+) -> Learner:
     """Derive learner `index`'s profile from the seed alone.
 
     Names come from a permutation of all (first, last) pairs so e-mails are unique without any
@@ -289,19 +304,44 @@ def build_learner(base: int, index: int, history_start: int, join_span: int,
     external_id = base62(hash_of(base, SALT_NAMES, index), 9) if (h >> 32) % 100 < 78 else None  # noqa: PLR2004
     lms_user_id = str(10_000_000 + (h >> 8) % 90_000_000) if (h >> 36) % 100 < 55 else None  # noqa: PLR2004
     if anonymized:
-        return Learner(index, 10001 + index, "Anonymized User", None, None, role, None, None,
-                       join_day(base, index, history_start, join_span), (h >> 20) % 86400,
-                       deactivated, anonymized=True)
-    return Learner(index, 10001 + index, email, first, last, role, external_id, lms_user_id,
-                   join_day(base, index, history_start, join_span), (h >> 20) % 86400,
-                   deactivated, anonymized=False)
+        return Learner(
+            index,
+            10001 + index,
+            "Anonymized User",
+            None,
+            None,
+            role,
+            None,
+            None,
+            join_day(base, index, history_start, join_span),
+            (h >> 20) % 86400,
+            deactivated,
+            anonymized=True,
+        )
+    return Learner(
+        index,
+        10001 + index,
+        email,
+        first,
+        last,
+        role,
+        external_id,
+        lms_user_id,
+        join_day(base, index, history_start, join_span),
+        (h >> 20) % 86400,
+        deactivated,
+        anonymized=False,
+    )
 
 
 def estimated_length(course: Course) -> int:
     """Minutes to consume a course: its video plus a flat estimate for readings and quizzes."""
     kinds = course.kinds
-    return (course.video_prefix[-1] // 100 + kinds.count(KIND_NON_VIDEO) * 6
-            + kinds.count(KIND_QUIZ) * 10)
+    return (
+        course.video_prefix[-1] // 100
+        + kinds.count(KIND_NON_VIDEO) * 6
+        + kinds.count(KIND_QUIZ) * 10
+    )
 
 
 def course_record(course: Course, today0: date) -> dict[str, object]:
@@ -313,9 +353,12 @@ def course_record(course: Course, today0: date) -> dict[str, object]:
     num_quizzes = kinds.count(KIND_QUIZ)
     stamp = f"{2019 + (h >> 5) % 7}-{1 + (h >> 9) % 12:02d}-{1 + (h >> 13) % 28:02d}"
     promo: list[dict[str, object]] | None = [
-        {"type": "video/mp4", "label": label,
-          "file": f"https://mp4-c.udemycdn.com/{stamp}_{course.id}/WebHD_{label}p.mp4"
-                 f"?token={(h >> 17) & 0xFFFFFF:06x}"}
+        {
+            "type": "video/mp4",
+            "label": label,
+            "file": f"https://mp4-c.udemycdn.com/{stamp}_{course.id}/WebHD_{label}p.mp4"
+            f"?token={(h >> 17) & 0xFFFFFF:06x}",
+        }
         for label in ("720", "480", "360")
     ]
     if (h >> 44) % 10 == 0:
@@ -327,7 +370,7 @@ def course_record(course: Course, today0: date) -> dict[str, object]:
     }
     n_req = (h >> 50) % 4
     requirements: dict[str, object] = (
-        {"list": [r.format(t=topic) for r in words.REQUIREMENTS[: n_req]]} if n_req else {}
+        {"list": [r.format(t=topic) for r in words.REQUIREMENTS[:n_req]]} if n_req else {}
     )
     outcomes = [o.format(t=topic, n=noun) for o in words.OUTCOMES[: 2 + (h >> 53) % 4]]
     accreditations: list[dict[str, object]] = []
@@ -335,8 +378,9 @@ def course_record(course: Course, today0: date) -> dict[str, object]:
         kind, body = words.ACCREDITATION_BODIES[(h >> 58) % len(words.ACCREDITATION_BODIES)]
         accreditations.append({"type": kind, "credits": float(1 + (h >> 60) % 8) / 2, "body": body})
     n_instructors = 1 + (h >> 61) % 2
-    instructors = [words.INSTRUCTORS[(h + k * 7) % len(words.INSTRUCTORS)]
-                   for k in range(n_instructors)]
+    instructors = [
+        words.INSTRUCTORS[(h + k * 7) % len(words.INSTRUCTORS)] for k in range(n_instructors)
+    ]
     headline = None if (h >> 30) % 15 == 0 else pick(words.HEADLINES, h >> 34).format(t=topic)
     days_ago = 30 + (h >> 22) % 900
     return {
@@ -354,8 +398,11 @@ def course_record(course: Course, today0: date) -> dict[str, object]:
         "estimated_content_length": estimated_length(course),
         "categories": list(course.categories),
         "topics": [
-            {"id": 5_000 + (course.index * 3 + k) % 997, "title": t,
-             "url": f"https://www.udemy.com/topic/{slugify(t) or 'topic'}/"}
+            {
+                "id": 5_000 + (course.index * 3 + k) % 997,
+                "title": t,
+                "url": f"https://www.udemy.com/topic/{slugify(t) or 'topic'}/",
+            }
             for k, t in enumerate((topic, noun.capitalize())[: 1 + (h >> 62) % 2])
         ],
         "num_lectures": len(kinds) - num_quizzes,
@@ -400,8 +447,9 @@ def is_pro_path(path: Path) -> bool:
     return (path.h >> 50) % 5 == 0
 
 
-def path_record(path: Path, courses: tuple[Course, ...], editors: list[Learner],
-                today0: date) -> dict[str, object]:
+def path_record(
+    path: Path, courses: tuple[Course, ...], editors: list[Learner], today0: date
+) -> dict[str, object]:
     """Render a learning path as the API's `@all` learning-path object."""
     h = path.h
     created_day = today0.toordinal() - 200 - (h >> 8) % 400
@@ -414,21 +462,25 @@ def path_record(path: Path, courses: tuple[Course, ...], editors: list[Learner],
         for c in section:
             course = courses[c]
             order += 1
-            items.append({
-                "type": "course",
-                "id": course.id,
-                "url": f"{PORTAL_URL}/course/{course.slug}/",
-                "order": order,
-                "title": course.title,
-                "duration": estimated_length(course),
-                "resource_url": f"{PORTAL_URL}/api-2.0/courses/{course.id}/",
-            })
-        sections.append({
-            "id": path.id * 10 + s,
-            "title": words.PATH_SECTION_TITLES[(s + h) % len(words.PATH_SECTION_TITLES)],
-            "order": s + 1,
-            "items": items,
-        })
+            items.append(
+                {
+                    "type": "course",
+                    "id": course.id,
+                    "url": f"{PORTAL_URL}/course/{course.slug}/",
+                    "order": order,
+                    "title": course.title,
+                    "duration": estimated_length(course),
+                    "resource_url": f"{PORTAL_URL}/api-2.0/courses/{course.id}/",
+                }
+            )
+        sections.append(
+            {
+                "id": path.id * 10 + s,
+                "title": words.PATH_SECTION_TITLES[(s + h) % len(words.PATH_SECTION_TITLES)],
+                "order": s + 1,
+                "items": items,
+            }
+        )
     n_editors = 1 + (h >> 30) % 2
     return {
         "_class": "learning_path",
@@ -441,13 +493,17 @@ def path_record(path: Path, courses: tuple[Course, ...], editors: list[Learner],
         "url": f"{PORTAL_URL}/learning-paths/{path.id}/",
         "created": f"{date.fromordinal(created_day).isoformat()}T09:{(h >> 34) % 60:02d}:00Z",
         "last_modified": f"{date.fromordinal(modified_day).isoformat()}"
-                         f"T16:{(h >> 40) % 60:02d}:30Z",
+        f"T16:{(h >> 40) % 60:02d}:30Z",
         "editors": [
             {"id": e.user_id, "name": f"{e.name} {e.surname}", "email": e.email}
-            for e in editors[(h >> 32) % max(1, len(editors)):][:n_editors]
+            for e in editors[(h >> 32) % max(1, len(editors)) :][:n_editors]
         ],
-        "folders": [{"id": 900 + (h >> 44) % 5,
-                     "title": words.PATH_FOLDERS[(h >> 44) % len(words.PATH_FOLDERS)]}],
+        "folders": [
+            {
+                "id": 900 + (h >> 44) % 5,
+                "title": words.PATH_FOLDERS[(h >> 44) % len(words.PATH_FOLDERS)],
+            }
+        ],
         "locales": [{"locale": first.locale, "title": words.LOCALE_TITLES[first.locale]}],
         "sections": sections,
         "categories": sorted({courses[c].category for c in path.courses}),

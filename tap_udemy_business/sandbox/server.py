@@ -620,9 +620,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self, status: int, size: int = 0) -> None:
         """Log before answering, so a client that has its answer always finds it logged."""
-        record = RequestRecord(
-            self._raw_path, self._query, self._auth_ok, status, self._host, size
-        )
+        record = RequestRecord(self._raw_path, self._query, self._auth_ok, status, self._host, size)
         self._portal()._log_request(record)  # noqa: SLF001
 
     def _answer(self, status: int, body: bytes, *headers: tuple[str, str]) -> None:
