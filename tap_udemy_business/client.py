@@ -285,10 +285,16 @@ class UdemyStream(RESTStream[t.Any]):
         """
         documented = self._documented
         validate = self._validate_record
+        shape: frozenset[str] = frozenset()
+        extra: tuple[str, ...] = ()
         try:
             for record in page.records:
-                if extra := record.keys() - documented:
-                    record[UNDOCUMENTED] = {name: record.pop(name) for name in sorted(extra)}
+                keys = record.keys()
+                if keys != shape:  # records of a page mostly share one shape: diff it once
+                    shape = frozenset(keys)
+                    extra = tuple(sorted(shape - documented))
+                if extra:
+                    record[UNDOCUMENTED] = dict(zip(extra, map(record.pop, extra), strict=True))
                 validate(record)
         except fastjsonschema.JsonSchemaValueException as exc:
             msg = f"Unexpected record from {page.url}: {exc.message}."
