@@ -51,6 +51,10 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
+#: A record's keys and the types of its values, in order.
+Signature = tuple[tuple[str, ...], tuple[type, ...]]
+#: Bound on the record shapes remembered as valid, per stream.
+MAX_KNOWN_SHAPES = 4096
 #: The property that keeps fields the API sent but no schema documents.
 UNDOCUMENTED = "undocumented_fields"
 RETRY_BASE_SECONDS = 1.0
@@ -271,6 +275,46 @@ class UdemyStream(RESTStream[t.Any]):
         )
 
     @cached_property
+    def _valid_signatures(self) -> set[Signature] | None:
+        """Record shapes (keys, value types) known to be valid, when types decide validity.
+
+        The schemas of the reporting streams are flat: each property has a type and
+        nothing else (formats are not checked), so a record's validity follows from its
+        keys and the types of its values. A page repeats a handful of such shapes, so each
+        is validated once rather than every record. Streams with nested constraints
+        (courses, learning paths) validate every record.
+        """
+        properties = self.schema["properties"].values()
+        flat = all(
+            not p.get("properties") and "items" not in p and p.get("additionalProperties", True)
+            for p in properties
+        )
+        return set() if flat else None
+
+    @cached_property
+    def _integer_fields(self) -> frozenset[str]:
+        return frozenset(
+            name
+            for name, p in self.schema["properties"].items()
+            if "integer" in (p["type"] if isinstance(p["type"], list) else [p["type"]])
+        )
+
+    def _remember_valid(self, signature: Signature) -> None:
+        """Cache a validated shape, unless a float stands in an integer field.
+
+        JSON Schema takes 5.0 as an integer but not 5.5: there the value decides, not
+        the type, so such records keep being validated one by one.
+        """
+        known = t.cast("set[Signature]", self._valid_signatures)
+        names, types = signature
+        integers = self._integer_fields
+        if any(kind is float and name in integers for name, kind in zip(names, types, strict=True)):
+            return
+        if len(known) >= MAX_KNOWN_SHAPES:
+            known.clear()
+        known.add(signature)
+
+    @cached_property
     def _documented(self) -> frozenset[str]:
         return frozenset(self.schema["properties"])
 
@@ -287,6 +331,7 @@ class UdemyStream(RESTStream[t.Any]):
         validate = self._validate_record
         shape: frozenset[str] = frozenset()
         extra: tuple[str, ...] = ()
+        known = self._valid_signatures
         try:
             for record in page.records:
                 keys = record.keys()
@@ -295,7 +340,13 @@ class UdemyStream(RESTStream[t.Any]):
                     extra = tuple(sorted(shape - documented))
                 if extra:
                     record[UNDOCUMENTED] = dict(zip(extra, map(record.pop, extra), strict=True))
-                validate(record)
+                if known is None:
+                    validate(record)
+                    continue
+                signature = (tuple(record), tuple(map(type, record.values())))
+                if signature not in known:
+                    validate(record)
+                    self._remember_valid(signature)
         except fastjsonschema.JsonSchemaValueException as exc:
             msg = f"Unexpected record from {page.url}: {exc.message}."
             raise UdemyFatalError(msg) from None

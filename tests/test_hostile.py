@@ -141,3 +141,19 @@ def test_a_concurrent_read_takes_count_pages_whatever_the_links_say(hops: int) -
 
     pages = [page for _, page in PageReader(fetch, concurrency=4).read([Query(base + "1")])]
     assert [p.records[0]["id"] for p in pages] == list(range(1, hops + 1))
+
+
+def test_a_float_in_an_integer_field_is_judged_by_its_value(progress_stream: t.Any) -> None:
+    """5.0 is an integer to JSON Schema and 5.5 is not: the same shape, other verdicts."""
+    base = {
+        "_class": "user_progress",
+        "course_id": 1,
+        "item_id": 2,
+        "from_date": "2026-01-01",
+        "to_date": "2026-01-31",
+    }
+    fine = Page(url=URL, count=1, next_url=None, records=[{**base, "user_id": 5.0}])
+    assert progress_stream.checked(fine)
+    bad = Page(url=URL, count=1, next_url=None, records=[{**base, "user_id": 5.5}])
+    with pytest.raises(UdemyFatalError, match="user_id"):
+        progress_stream.checked(bad)
