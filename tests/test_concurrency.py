@@ -145,3 +145,18 @@ def test_the_per_page_output_writes_what_the_sdk_loop_writes(
     assert messages(fast) == messages(sdk)
     assert sum(m["type"] == "RECORD" for m in fast.messages) > 300
     assert all("time_extracted" in m for m in fast.messages if m["type"] == "RECORD")
+
+
+def test_after_two_throttles_requests_are_paced_at_the_accepted_rate() -> None:
+    limiter = AdaptiveLimiter(4)
+    limiter.on_throttle(0.0)
+    assert limiter.interval == 0.0  # one 429 says nothing about the rate yet
+    for _ in range(10):
+        with limiter.slot():
+            pass
+    limiter.on_throttle(0.0)
+    paced = limiter.interval
+    assert paced > 0.0
+    limiter.on_success()
+    assert limiter.interval < paced  # and it probes back up, slowly
+    assert limiter.interval > paced * 0.99
