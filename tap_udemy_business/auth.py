@@ -39,9 +39,8 @@ class PinnedBasicAuth(AuthBase):
         self._header = f"Basic {token}"
         self.origin = origin_of(base_url)
 
-    def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        """Authenticate a request for the pinned origin; refuse any other."""
-        url = request.url or ""
+    def header_for(self, url: str) -> str:
+        """The `Authorization` value for a URL of the pinned origin; refuse any other."""
         if origin_of(url) != self.origin:
             scheme, host, port = origin_of(url)
             msg = (
@@ -50,7 +49,11 @@ class PinnedBasicAuth(AuthBase):
                 "redirect pointed elsewhere)."
             )
             raise UnsafeLinkError(msg)
-        request.headers["Authorization"] = self._header
+        return self._header
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        """Authenticate a requests request for the pinned origin; refuse any other."""
+        request.headers["Authorization"] = self.header_for(request.url or "")
         return request
 
     def __repr__(self) -> str:

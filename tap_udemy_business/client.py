@@ -14,12 +14,12 @@ import time
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import urlencode, urlsplit
+from importlib.metadata import version
+from urllib.parse import urlencode
 
 import backoff
 import fastjsonschema
 import requests
-from requests.adapters import HTTPAdapter
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
@@ -41,6 +41,7 @@ from tap_udemy_business.settings import (
     DEFAULT_REQUEST_TIMEOUT,
     base_url,
 )
+from tap_udemy_business.transport import Transport, describe_url
 from tap_udemy_business.writer import FastSingerWriter
 
 if t.TYPE_CHECKING:
@@ -51,6 +52,7 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
+USER_AGENT = f"tap-udemy-business/{version('tap-udemy-business')}"
 #: A record's keys and the types of its values, in order.
 Signature = tuple[tuple[str, ...], tuple[type, ...]]
 #: Bound on the record shapes remembered as valid, per stream.
@@ -63,14 +65,14 @@ DEFAULT_RETRY_AFTER_SECONDS = 5.0
 
 
 class UdemyConnection:
-    """What every stream of one tap shares: the session, the credentials, the rate cap.
+    """What every stream of one tap shares: the transport, the credentials, the rate cap.
 
     Udemy's rate limit is per credential, so the cap on requests in flight is one object
-    for all streams; one pooled session keeps connections alive across them.
+    for all streams; one connection pool keeps connections alive across them.
     """
 
     def __init__(self, config: Mapping[str, t.Any]) -> None:
-        """Build the session and the pinned credentials from the (validated) config."""
+        """Build the transport and the pinned credentials from the (validated) config."""
         self.base_url = base_url(config)
         self.organization_id = int(config["organization_id"])
         self.auth = PinnedBasicAuth(config["client_id"], config["client_secret"], self.base_url)
@@ -78,10 +80,9 @@ class UdemyConnection:
             config.get("max_concurrent_requests") or DEFAULT_MAX_CONCURRENT_REQUESTS
         )
         self.limiter = AdaptiveLimiter(self.concurrency)
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, self.concurrency * 2))
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.transport = Transport(
+            self.base_url, self.auth, pool_size=max(10, self.concurrency * 2), user_agent=USER_AGENT
+        )
         self.server_date: dt.date | None = None
         #: Set once any request has ended, with the API's date known if it sent one.
         self.dated = threading.Event()
@@ -94,15 +95,6 @@ class UdemyConnection:
                 self.server_date = email.utils.parsedate_to_datetime(header).date()
             except (TypeError, ValueError):
                 return
-
-
-def describe_url(url: str) -> str:
-    """Return a URL fit for a log line: path and query, no user info."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}{query}"
 
 
 class UdemyStream(RESTStream[t.Any]):
@@ -140,11 +132,6 @@ class UdemyStream(RESTStream[t.Any]):
         return (
             f"{self.connection.base_url}/api-2.0/organizations/{self.connection.organization_id}/"
         )
-
-    @property
-    def requests_session(self) -> requests.Session:
-        """The pooled session shared by all streams."""
-        return self.connection.session
 
     @property
     def authenticator(self) -> PinnedBasicAuth:
@@ -210,11 +197,8 @@ class UdemyStream(RESTStream[t.Any]):
             self.connection.dated.set()
 
     def _fetch_once(self, url: str) -> Page:
-        request = self.build_prepared_request(method="GET", url=url, headers=self.http_headers)
         with self.connection.limiter.slot():
-            response = self.requests_session.send(
-                request, timeout=self.timeout, allow_redirects=False
-            )
+            response = self.connection.transport.get(url, self.timeout)
         self.connection.note_server_date(response)
         self.validate_response(response)
         page = parse_page(response.content, describe_url(url))
@@ -445,7 +429,7 @@ class UdemyStream(RESTStream[t.Any]):
         status = response.status_code
         if status < HTTPStatus.MULTIPLE_CHOICES:
             return
-        url = describe_url(response.request.url or response.url)
+        url = describe_url(response.url)
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             msg = f"{status} {response.reason} from {url}"
             raise RetriableAPIError(msg, response)

@@ -14,9 +14,10 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib import StateMessage
 
-from tap_udemy_business.client import UdemyConnection, describe_url
+from tap_udemy_business.client import UdemyConnection
 from tap_udemy_business.settings import CONFIG_SCHEMA, check_config
 from tap_udemy_business.streams import STREAM_TYPES
+from tap_udemy_business.transport import describe_url
 from tap_udemy_business.writer import FastSingerWriter
 
 if t.TYPE_CHECKING:

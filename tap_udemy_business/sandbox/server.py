@@ -91,6 +91,8 @@ class RequestRecord:
     host: str
     #: Bytes of the response body (0 when nothing was answered).
     bytes: int = 0
+    #: The query string exactly as sent (``query`` keeps one value per name).
+    raw_query: str = ""
 
 
 class _ApiError(Exception):
@@ -620,7 +622,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self, status: int, size: int = 0) -> None:
         """Log before answering, so a client that has its answer always finds it logged."""
-        record = RequestRecord(self._raw_path, self._query, self._auth_ok, status, self._host, size)
+        record = RequestRecord(
+            self._raw_path, self._query, self._auth_ok, status, self._host, size, self._raw_query
+        )
         self._portal()._log_request(record)  # noqa: SLF001
 
     def _answer(self, status: int, body: bytes, *headers: tuple[str, str]) -> None:
