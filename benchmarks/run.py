@@ -51,6 +51,10 @@ PUSHDOWN_FIELDS = ("item_completion_ratio", "item_completion_time")
 #: JSON strings, whose quotes are escaped), whichever spacing the message writer uses.
 RECORD_MARKERS = (b'"type": "RECORD"', b'"type":"RECORD"')
 MB = 1024 * 1024
+LATEST = HERE / "results" / "latest.txt"
+README = HERE / "README.md"
+README_START = "<!-- latest figures: start -->"
+README_END = "<!-- latest figures: end -->"
 
 # Targets of the issue (part 5).
 TARGET_100MS_RATIO = 6.5
@@ -100,25 +104,34 @@ def _status_kb(pid: int | str, key: str) -> int | None:
 
 
 class _Counter(threading.Thread):
-    """Drains a pipe and counts records in it (RECORD messages, or lines)."""
+    """Drains a pipe and counts records in it (RECORD messages, or lines).
+
+    It reads into one reused buffer, so the runner's memory stays flat however much the child
+    writes (the runner's own peak RSS matters: see ``measure``).
+    """
 
     def __init__(self, stream: IO[bytes], *, lines: bool) -> None:
         super().__init__(daemon=True)
-        self._fd = stream.fileno()
         self._stream = stream
         self._lines = lines
         self.count = 0
 
     def run(self) -> None:
-        tails = [b""] * len(RECORD_MARKERS)
-        while chunk := os.read(self._fd, 1 << 16):
+        buffer = bytearray(1 << 16)
+        view = memoryview(buffer)
+        carry = max(len(marker) for marker in RECORD_MARKERS) - 1
+        kept = 0  # bytes carried over from the previous read, at the start of the buffer
+        while read := self._stream.readinto(view[kept:]):  # type: ignore[attr-defined]
+            end = kept + read
             if self._lines:
-                self.count += chunk.count(b"\n")
+                self.count += buffer.count(b"\n", kept, end)
                 continue
-            for index, marker in enumerate(RECORD_MARKERS):
-                data = tails[index] + chunk
-                self.count += data.count(marker)
-                tails[index] = data[-(len(marker) - 1) :]
+            for marker in RECORD_MARKERS:
+                # Matches inside the carried bytes were counted by the previous read.
+                self.count += buffer.count(marker, 0, end) - buffer.count(marker, 0, kept)
+            kept = min(carry, end)
+            buffer[:kept] = buffer[end - kept : end]
+        view.release()
         self._stream.close()
 
 
@@ -707,6 +720,17 @@ def machine() -> list[str]:
     ]
 
 
+def save_in_readme(report: str) -> None:
+    """Replace the figures between the README's markers with this report."""
+    text = README.read_text()
+    head, start, rest = text.partition(README_START)
+    _, end, tail = rest.partition(README_END)
+    if not (start and end):
+        sys.stderr.write(f"run.py: {README.name} has no figure markers; not updated\n")
+        return
+    README.write_text(f"{head}{start}\n```text\n{report}```\n{end}{tail}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen scenarios and print the table and the targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -716,6 +740,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, help="runs per speed variant (default 3; quick 1)")
     parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help=f"write the report to {LATEST.relative_to(REPO)} and into README.md's figures",
+    )
     args = parser.parse_args(argv)
     if not Path(TAP).exists() or shutil.which(PYTHON) is None:
         sys.stderr.write(f"run.py: {TAP} not found: run with the tap's virtualenv Python\n")
@@ -746,12 +775,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     out(f"suite took {elapsed / 60:.1f} min; load avg at the end: {load}")
     own = (_status_kb("self", "VmHWM") or 0) / 1024
-    out(f"(this runner's own peak RSS: {own:.1f} MB, below every child's: ru_maxrss is theirs)")
+    out(
+        f"(this runner's own peak RSS: {own:.1f} MB; a child's ru_maxrss is used when above the "
+        "runner's peak at its spawn, else the child's polled VmHWM)"
+    )
     for error in suite.errors:
         out(f"ERROR  {error}")
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text("\n".join(report) + "\n")
+    text = "\n".join(report) + "\n"
+    for path in [args.output] if args.output else []:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    if args.save:
+        LATEST.write_text(text)
+        save_in_readme(text)
     return 1 if suite.errors else 0
 
 

@@ -25,12 +25,12 @@ class Progress:
         self,
         stream: str,
         logger: logging.Logger,
-        interval: float = DEFAULT_INTERVAL_SECONDS,
+        interval: float | None = None,
     ) -> None:
-        """Start the clock for one stream."""
+        """Start the clock for one stream (a line every `interval` s, default 15)."""
         self.stream = stream
         self._logger = logger
-        self._interval = interval
+        self._interval = DEFAULT_INTERVAL_SECONDS if interval is None else interval
         self._started = time.monotonic()
         self._last_log = self._started
         self._lock = threading.Lock()

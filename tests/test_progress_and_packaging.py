@@ -1,0 +1,82 @@
+"""Progress lines on stderr, the 403 message, and schemas shipped inside the wheel."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import subprocess
+import sys
+import typing as t
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from tap_udemy_business import progress
+from tap_udemy_business.errors import EndpointUnavailableError
+from tap_udemy_business.tap import TapUdemyBusiness
+
+from .conftest import run_tap
+
+if t.TYPE_CHECKING:
+    from tap_udemy_business.sandbox import SandboxPortal
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_long_streams_log_progress_on_stderr_only(
+    portal: SandboxPortal, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(progress, "DEFAULT_INTERVAL_SECONDS", 0.0)
+    caplog.set_level(logging.INFO)
+    result = run_tap({**portal.tap_config(), "page_size": 5})
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress of")]
+    assert any("'user_activity'" in line for line in lines)
+    pattern = re.compile(
+        r"Progress of '\w+': [\d,]+ records( of [\d,]+ announced)?( \(\d+% done\))? "
+        r"\| [\d,]+ requests, [\d,]+ retries, [\d,]+ records/s( \| ETA \d+[hm]\d+[ms]\d*s?)?"
+    )
+    assert all(pattern.fullmatch(line) for line in lines), lines[:3]
+    assert any("% done" in line and "ETA" in line for line in lines)
+    assert not any("Progress of" in str(m) for m in result.messages)
+
+
+def test_a_403_names_the_credentials_and_their_scope() -> None:
+    tap = TapUdemyBusiness(config={"sandbox": True}, parse_env_config=False)
+    response = requests.Response()
+    response.status_code = 403
+    response.reason = "Forbidden"
+    response.url = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/"
+    response._content = b'{"detail": "You do not have permission."}'
+    with pytest.raises(EndpointUnavailableError, match="expired or lack the scope") as caught:
+        tap.streams["courses"].validate_response(response)
+    assert "acme.udemy.com" in str(caught.value)
+
+
+def test_the_wheel_ships_every_schema(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    wheel = next(tmp_path.glob("tap_udemy_business-*.whl"))
+    names = set(zipfile.ZipFile(io.BytesIO(wheel.read_bytes())).namelist())
+    for schema in (ROOT / "schemas").glob("*.json"):
+        assert f"tap_udemy_business/schemas/{schema.name}" in names
+    assert "tap_udemy_business/sandbox/server.py" in names
