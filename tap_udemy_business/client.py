@@ -18,7 +18,6 @@ from importlib.metadata import version
 from urllib.parse import urlencode
 
 import backoff
-import fastjsonschema
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import RetriableAPIError
@@ -30,8 +29,9 @@ from singer_sdk.singerlib import RecordMessage
 from tap_udemy_business.auth import PinnedBasicAuth
 from tap_udemy_business.concurrency import AdaptiveLimiter, PageReader, Query
 from tap_udemy_business.errors import EndpointUnavailableError, UdemyFatalError
-from tap_udemy_business.pages import Page, Record, parse_page
+from tap_udemy_business.pages import Page, parse_page
 from tap_udemy_business.progress import Progress
+from tap_udemy_business.records import UNDOCUMENTED, Record, RecordChecker
 from tap_udemy_business.schema_files import schema_path
 from tap_udemy_business.settings import (
     DEFAULT_MAX_CONCURRENT_REQUESTS,
@@ -53,12 +53,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 USER_AGENT = f"tap-udemy-business/{version('tap-udemy-business')}"
-#: A record's keys and the types of its values, in order.
-Signature = tuple[tuple[str, ...], tuple[type, ...]]
-#: Bound on the record shapes remembered as valid, per stream.
-MAX_KNOWN_SHAPES = 4096
-#: The property that keeps fields the API sent but no schema documents.
-UNDOCUMENTED = "undocumented_fields"
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 60.0
 DEFAULT_RETRY_AFTER_SECONDS = 5.0
@@ -102,13 +96,9 @@ class UdemyStream(RESTStream[t.Any]):
 
     #: The records' `_class`, which names the `fields[...]` request parameter.
     record_class: t.ClassVar[str]
-    #: Sent on every request of the stream (besides paging and fields).
-    extra_params: t.ClassVar[dict[str, str]] = {}
     #: Organizations without the feature answer 403/404: skip instead of failing.
     optional: t.ClassVar[bool] = False
-    allow_redirects = False
-    records_jsonpath = "$.results[*]"
-    #: Records are checked against the schema per page instead (see `checked`).
+    #: Records are checked against the schema per page instead (see `records.py`).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -178,7 +168,6 @@ class UdemyStream(RESTStream[t.Any]):
             "page": "1",
             "page_size": str(self.page_size),
             f"fields[{self.record_class}]": self.fields_param,
-            **self.extra_params,
             **params,
         }
         return f"{self.get_url(None)}?{urlencode(query, safe='@,[]')}"
@@ -253,88 +242,12 @@ class UdemyStream(RESTStream[t.Any]):
             yield self.checked(page)
 
     @cached_property
-    def _validate_record(self) -> Callable[[Record], t.Any]:
-        return t.cast(
-            "Callable[[Record], t.Any]", fastjsonschema.compile(self.schema, use_formats=False)
-        )
-
-    @cached_property
-    def _valid_signatures(self) -> set[Signature] | None:
-        """Record shapes (keys, value types) known to be valid, when types decide validity.
-
-        The schemas of the reporting streams are flat: each property has a type and
-        nothing else (formats are not checked), so a record's validity follows from its
-        keys and the types of its values. A page repeats a handful of such shapes, so each
-        is validated once rather than every record. Streams with nested constraints
-        (courses, learning paths) validate every record.
-        """
-        properties = self.schema["properties"].values()
-        flat = all(
-            not p.get("properties") and "items" not in p and p.get("additionalProperties", True)
-            for p in properties
-        )
-        return set() if flat else None
-
-    @cached_property
-    def _integer_fields(self) -> frozenset[str]:
-        return frozenset(
-            name
-            for name, p in self.schema["properties"].items()
-            if "integer" in (p["type"] if isinstance(p["type"], list) else [p["type"]])
-        )
-
-    def _remember_valid(self, signature: Signature) -> None:
-        """Cache a validated shape, unless a float stands in an integer field.
-
-        JSON Schema takes 5.0 as an integer but not 5.5: there the value decides, not
-        the type, so such records keep being validated one by one.
-        """
-        known = t.cast("set[Signature]", self._valid_signatures)
-        names, types = signature
-        integers = self._integer_fields
-        if any(kind is float and name in integers for name, kind in zip(names, types, strict=True)):
-            return
-        if len(known) >= MAX_KNOWN_SHAPES:
-            known.clear()
-        known.add(signature)
-
-    @cached_property
-    def _documented(self) -> frozenset[str]:
-        return frozenset(self.schema["properties"])
+    def _checker(self) -> RecordChecker:
+        return RecordChecker(self.schema)
 
     def checked(self, page: Page) -> list[Record]:
-        """Return the page's records once each is known to fit the stream's schema.
-
-        Fields that no schema documents are moved into `undocumented_fields` rather than
-        dropped. The SDK's per-record type conformance is off (it cost a third of the CPU
-        and only reshapes Python objects, which parsed JSON never needs); instead each
-        record is checked against the schema, compiled once, so nothing that would fail
-        the schema is ever emitted: a malformed record stops the sync with a clear error.
-        """
-        documented = self._documented
-        validate = self._validate_record
-        shape: frozenset[str] = frozenset()
-        extra: tuple[str, ...] = ()
-        known = self._valid_signatures
-        try:
-            for record in page.records:
-                keys = record.keys()
-                if keys != shape:  # records of a page mostly share one shape: diff it once
-                    shape = frozenset(keys)
-                    extra = tuple(sorted(shape - documented))
-                if extra:
-                    record[UNDOCUMENTED] = dict(zip(extra, map(record.pop, extra), strict=True))
-                if known is None:
-                    validate(record)
-                    continue
-                signature = (tuple(record), tuple(map(type, record.values())))
-                if signature not in known:
-                    validate(record)
-                    self._remember_valid(signature)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            msg = f"Unexpected record from {page.url}: {exc.message}."
-            raise UdemyFatalError(msg) from None
-        return page.records
+        """The page's records, fit for the stream's schema (see `records.py`)."""
+        return self._checker.check(page.records, page.url)
 
     # Records to messages
 

@@ -15,7 +15,7 @@ from tap_udemy_business.errors import InvalidBodyError, UdemyFatalError
 if t.TYPE_CHECKING:
     import requests
 
-Record = dict[str, t.Any]
+    from tap_udemy_business.records import Record
 
 
 @dataclass(slots=True)

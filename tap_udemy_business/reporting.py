@@ -22,7 +22,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_udemy_business.pages import Record
+    from tap_udemy_business.records import Record
 
 #: Udemy for Business started in 2015: "the whole history" starts no earlier.
 HISTORY_START = dt.date(2015, 1, 1)

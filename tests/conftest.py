@@ -62,6 +62,16 @@ def run_tap(
     return SyncResult.from_lines(out.getvalue())
 
 
+def catalog_selecting(config: dict[str, t.Any], streams: t.Collection[str]) -> dict[str, t.Any]:
+    """The tap's catalog with only `streams` selected."""
+    catalog = TapUdemyBusiness(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
 def days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 

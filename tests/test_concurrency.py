@@ -11,7 +11,7 @@ from tap_udemy_business import client
 from tap_udemy_business.concurrency import GROW_AFTER_SUCCESSES, AdaptiveLimiter
 from tap_udemy_business.sandbox import FaultParams
 
-from .conftest import run_tap
+from .conftest import catalog_selecting, run_tap
 
 if t.TYPE_CHECKING:
     from tap_udemy_business.sandbox import SandboxPortal
@@ -114,12 +114,10 @@ def test_a_block_stream_alone_reads_without_waiting_on_itself(fresh_portal: Sand
     """The first requests of a sync must be in flight before anything waits for their answer."""
     import time
 
-    from .test_reliability import _selecting
-
     fresh_portal.advance(days=2)  # the API's clock is ahead of this machine's
     config = {**fresh_portal.tap_config(), "request_timeout": 60}
     started = time.monotonic()
-    result = run_tap(config, catalog=_selecting(config, ("user_progress",)))
+    result = run_tap(config, catalog=catalog_selecting(config, ("user_progress",)))
     assert time.monotonic() - started < 30, "the sync waited out a request time-out"
     got = {(r["user_id"], r["course_id"], r["item_id"]) for r in result.records["user_progress"]}
     truth = fresh_portal.ground_truth("user_progress")

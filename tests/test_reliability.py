@@ -16,7 +16,16 @@ import pytest
 from tap_udemy_business import client
 from tap_udemy_business.sandbox import FaultParams, SandboxPortal
 
-from .conftest import SMALL, SyncResult, expected_records, key_of, run_tap, without_window
+from .conftest import (
+    ALL_STREAMS,
+    SMALL,
+    SyncResult,
+    catalog_selecting,
+    expected_records,
+    key_of,
+    run_tap,
+    without_window,
+)
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -30,17 +39,6 @@ PROGRESS_STREAMS = ("courses", "user_progress")
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry after milliseconds rather than seconds; what is retried stays the same."""
     monkeypatch.setattr(client, "RETRY_BASE_SECONDS", 0.005)
-
-
-def _selecting(config: dict[str, t.Any], streams: tuple[str, ...]) -> dict[str, t.Any]:
-    from tap_udemy_business.tap import TapUdemyBusiness
-
-    catalog = TapUdemyBusiness(config=config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
 
 
 def _assert_complete(portal: SandboxPortal, result: SyncResult, streams: tuple[str, ...]) -> None:
@@ -77,7 +75,7 @@ def test_transient_failures_are_retried_to_a_complete_sync(
 ) -> None:
     fresh_portal.faults = faults
     config = {**fresh_portal.tap_config(), "page_size": 10}
-    result = run_tap(config, catalog=_selecting(config, PROGRESS_STREAMS))
+    result = run_tap(config, catalog=catalog_selecting(config, PROGRESS_STREAMS))
     _assert_complete(fresh_portal, result, PROGRESS_STREAMS)
     retry_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying")]
     assert retry_lines
@@ -89,7 +87,7 @@ def test_slow_responses_time_out_and_are_retried(
 ) -> None:
     fresh_portal.faults = FaultParams(slow_rate=1.0, slow_seconds=3.0, max_faults_per_url=1)
     config = {**fresh_portal.tap_config(), "request_timeout": 1, "page_size": 100}
-    result = run_tap(config, catalog=_selecting(config, ("courses",)))
+    result = run_tap(config, catalog=catalog_selecting(config, ("courses",)))
     _assert_complete(fresh_portal, result, ("courses",))
 
 
@@ -97,7 +95,7 @@ def test_rate_limit_is_honoured_and_the_sync_completes(fresh_portal: SandboxPort
     fresh_portal.faults = FaultParams(rate_limit_rps=20, rate_limit_burst=4)
     config = {**fresh_portal.tap_config(), "page_size": 5, "start_date": "2026-11-22"}
     streams = ("courses", "user_activity")
-    result = run_tap(config, catalog=_selecting(config, streams))
+    result = run_tap(config, catalog=catalog_selecting(config, streams))
     _assert_complete_from(fresh_portal, result, "user_activity", "2026-11-22")
     throttled = [r for r in fresh_portal.requests if r.status == 429]
     assert throttled, "the limit should have been hit at least once"
@@ -226,14 +224,7 @@ def test_a_killed_sync_resumes_from_its_last_state_without_loss(
     second = _cli(config, tmp_path, state=first.final_state or None)
     assert second.returncode == 0, second.stderr[-2000:]
     resumed = SyncResult.from_lines(second.stdout)
-    for stream in (
-        "courses",
-        "learning_paths",
-        "user_activity",
-        "user_course_activity",
-        "user_progress",
-        "user_path_activity",
-    ):
+    for stream in ALL_STREAMS:
         merged = {key_of(stream, r): r for r in first.records.get(stream, [])}
         merged.update({key_of(stream, r): r for r in resumed.records.get(stream, [])})
         expected = expected_records(fresh_portal, stream)

@@ -16,6 +16,7 @@ from tap_udemy_business.schema_files import schema_path
 from .conftest import (
     ALL_STREAMS,
     SyncResult,
+    catalog_selecting,
     expected_records,
     key_of,
     run_tap,
@@ -107,7 +108,7 @@ def test_later_pages_send_no_parameter_twice(portal: SandboxPortal) -> None:
     """Following `next` must not re-append the first page's parameters (requests pitfall)."""
     config = {**portal.tap_config(), "page_size": 5, "max_concurrent_requests": 1}
     portal.clear_requests()
-    result = run_tap(config, catalog=_catalog_selecting(config, {"courses"}))
+    result = run_tap(config, catalog=catalog_selecting(config, {"courses"}))
     assert len(result.records["courses"]) == len(portal.ground_truth("courses"))
     served = portal.requests
     assert len(served) > 2
@@ -127,17 +128,6 @@ def test_authorization_header_is_basic_with_the_credentials(portal: SandboxPorta
     token = request.headers["Authorization"].removeprefix("Basic ")
     assert base64.b64decode(token).decode() == "id-1:secret-2"
     assert "secret-2" not in repr(auth)
-
-
-def _catalog_selecting(config: dict[str, t.Any], streams: set[str]) -> dict[str, t.Any]:
-    from tap_udemy_business.tap import TapUdemyBusiness
-
-    catalog = TapUdemyBusiness(config=config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
 
 
 def test_user_progress_is_read_in_blocks_that_hold_each_row(
