@@ -1,4 +1,4 @@
-"""Reporting streams: learner activity read one UTC day at a time, incrementally.
+"""Reporting streams: learner activity read in windows of days, incrementally.
 
 Udemy's analytics endpoints filter by `from_date`/`to_date`. The aggregate endpoints
 (user activity, user course activity, user path activity) sum activity over exactly that
@@ -6,6 +6,8 @@ period, so the period is part of what a row means: the tap asks for one day per 
 and stamps each record with the day it was asked for (`from_date`, `to_date`). A day is
 then a stable unit: re-reading it (the lookback) yields the same keys, which an upserting
 target merges, and the bookmark (`from_date`) can move forward one day at a time.
+user_progress has a row per learner and item whatever the period, so it is read in blocks
+of 31 days: fewer, fuller pages, with the block as its window.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ BLOCK_DAYS = 31
 
 
 class ReportingStream(UdemyStream):
-    """An analytics endpoint, synced day by day with a `from_date` bookmark."""
+    """An analytics endpoint, synced window by window with a `from_date` bookmark."""
 
     replication_key = "from_date"
     #: Days are read in order, so the bookmark can follow every record: a killed run
