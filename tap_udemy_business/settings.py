@@ -20,6 +20,8 @@ DEFAULT_MAX_CONCURRENT_REQUESTS = 8
 DEFAULT_REQUEST_TIMEOUT = 120
 DEFAULT_MAX_RETRIES = 8
 DEFAULT_MAX_RETRY_SECONDS = 600
+#: Settings whose values must never appear in any output.
+SECRET_SETTINGS = ("client_id", "client_secret")
 
 CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(

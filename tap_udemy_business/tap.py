@@ -15,7 +15,7 @@ from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib import StateMessage
 
 from tap_udemy_business.client import UdemyConnection
-from tap_udemy_business.settings import CONFIG_SCHEMA, check_config
+from tap_udemy_business.settings import CONFIG_SCHEMA, SECRET_SETTINGS, check_config
 from tap_udemy_business.streams import STREAM_TYPES
 from tap_udemy_business.transport import describe_url
 from tap_udemy_business.writer import FastSingerWriter
@@ -42,6 +42,11 @@ class TapUdemyBusiness(Tap):
         """Add the checks a JSON Schema cannot express (see `settings.check_config`)."""
         errors = super()._validate_config(raise_errors=False)
         errors += check_config(self.config)
+        # The JSON Schema messages quote (repr) the offending value: never a secret's.
+        for name in SECRET_SETTINGS:
+            if self.config.get(name) not in (None, ""):
+                quoted = repr(self.config[name])
+                errors = [error.replace(quoted, "<redacted>") for error in errors]
         if errors and raise_errors:
             summary = "Config validation failed"
             raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)

@@ -104,3 +104,9 @@ def test_cli_refuses_bad_config_with_one_line_per_setting(tmp_path: t.Any) -> No
     assert "page_size" in done.stderr
     assert "s3cr3t-value" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_schema_errors_never_quote_a_secret() -> None:
+    errors = _errors({**GOOD, "client_secret": 987654321, "client_id": ["s3cr3t-list"]})
+    assert any("client_secret" in error for error in errors)
+    assert not any("987654321" in error or "s3cr3t-list" in error for error in errors)
