@@ -155,6 +155,30 @@ def test_fatal_errors_are_one_clear_line_and_exit_non_zero(
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (403, "credentials have expired or lack the scope"),
+        (302, "redirect from"),
+        (301, "redirect from"),
+    ],
+)
+def test_forbidden_and_redirected_answers_stop_the_sync(
+    fresh_portal: SandboxPortal, tmp_path: Path, status: int, expected: str
+) -> None:
+    fresh_portal.endpoint_status["user_activity"] = status
+    done = _cli(fresh_portal.tap_config(), tmp_path)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "Sync failed" in line]
+    assert len(errors) == 1
+    assert expected in errors[0]
+    assert "Traceback" not in done.stderr
+    assert all(r.host.startswith("127.0.0.1") for r in fresh_portal.requests)
+    records = SyncResult.from_lines(done.stdout)
+    assert records.records["courses"], "streams before the failure keep their records"
+    assert records.final_state["bookmarks"]["courses"] is not None
+
+
 def test_a_next_link_to_another_host_is_refused(
     fresh_portal: SandboxPortal, tmp_path: Path
 ) -> None:

@@ -234,8 +234,9 @@ class SandboxPortal:
         self._connections_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        #: 200 serves learning paths; 403 or 404 plays an organization without them.
-        self.learning_paths_status: int = HTTPStatus.OK
+        #: Statuses to answer instead of data, by endpoint key: 403 or 404 plays a missing
+        #: feature or scope, 301/302 a redirect to another (loopback) host.
+        self.endpoint_status: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Self:
@@ -313,6 +314,19 @@ class SandboxPortal:
             "client_secret": self.client_secret,
             "portal_name": "sandbox",
         }
+
+    @property
+    def learning_paths_status(self) -> int:
+        """What the learning-path endpoints answer: 200, or 403/404 for a portal without."""
+        return self.endpoint_status.get("learning_paths", HTTPStatus.OK)
+
+    @learning_paths_status.setter
+    def learning_paths_status(self, status: int) -> None:
+        for endpoint in LEARNING_PATH_ENDPOINTS:
+            if status == HTTPStatus.OK:
+                self.endpoint_status.pop(endpoint, None)
+            else:
+                self.endpoint_status[endpoint] = status
 
     def http_date(self) -> str:
         """The portal's clock for the `Date` header: its `today`, at the real time of day.
@@ -661,9 +675,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(401, body, ("WWW-Authenticate", 'Basic realm="api"'))
         elif org != str(portal.organization_id):
             self._answer(404, orjson.dumps({"detail": "Not found."}))
-        elif endpoint in LEARNING_PATH_ENDPOINTS and portal.learning_paths_status != HTTPStatus.OK:
-            status = portal.learning_paths_status
-            self._answer(status, orjson.dumps({"detail": _reason(status)}))
+        elif (status := portal.endpoint_status.get(endpoint)) is not None:
+            if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
+                elsewhere = f"http://{_foreign_host(self._host, portal.port)}{self.path}"
+                self._answer(status, orjson.dumps({"detail": "Moved."}), ("Location", elsewhere))
+            else:
+                self._answer(status, orjson.dumps({"detail": _reason(status)}))
         else:
             try:
                 page = portal._page(endpoint, self._query)  # noqa: SLF001
