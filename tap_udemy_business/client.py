@@ -15,7 +15,7 @@ import typing as t
 from functools import cached_property
 from http import HTTPStatus
 from importlib.metadata import version
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import backoff
 import requests
@@ -360,6 +360,11 @@ class UdemyStream(RESTStream[t.Any]):
                 f"403 Forbidden from {url}: the API credentials have expired or lack the "
                 "scope for this endpoint; regenerate them on the portal's LMS integration page."
             )
+        if status == HTTPStatus.NOT_FOUND and _page_number(url) > 1:
+            return UdemyFatalError(
+                f"404 Not Found from {url}: the list shrank while it was read (fewer pages "
+                "than its count said); run the sync again."
+            )
         if status == HTTPStatus.NOT_FOUND:
             return EndpointUnavailableError(
                 f"404 Not Found from {url}: check organization_id and portal_name (or api_url)."
@@ -426,6 +431,12 @@ class UdemyStream(RESTStream[t.Any]):
             details.get("tries", 0),
             details.get("wait", 0.0),
         )
+
+
+def _page_number(url: str) -> int:
+    """The `page` parameter of a URL (1 when absent or odd)."""
+    values = parse_qs(urlsplit(url).query).get("page", ["1"])
+    return int(values[0]) if values[0].isdigit() else 1
 
 
 def retry_after_seconds(value: str | None) -> float:

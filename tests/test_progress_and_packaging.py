@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tap_udemy_business import progress
-from tap_udemy_business.errors import EndpointUnavailableError
+from tap_udemy_business.errors import EndpointUnavailableError, UdemyFatalError
 from tap_udemy_business.tap import TapUdemyBusiness
 
 from .conftest import run_tap
@@ -53,6 +53,17 @@ def test_a_403_names_the_credentials_and_their_scope() -> None:
     with pytest.raises(EndpointUnavailableError, match="expired or lack the scope") as caught:
         tap.streams["courses"].validate_response(response)
     assert "acme.udemy.com" in str(caught.value)
+
+
+def test_a_vanished_later_page_is_fatal_even_for_an_optional_stream() -> None:
+    tap = TapUdemyBusiness(config={"sandbox": True}, parse_env_config=False)
+    response = requests.Response()
+    response.status_code = 404
+    response.reason = "Not Found"
+    response.url = "https://acme.udemy.com/api-2.0/organizations/1/learning-paths/list/?page=3"
+    with pytest.raises(UdemyFatalError, match="shrank") as caught:
+        tap.streams["learning_paths"].validate_response(response)
+    assert not isinstance(caught.value, EndpointUnavailableError)
 
 
 def test_the_wheel_ships_every_schema(tmp_path: Path) -> None:
