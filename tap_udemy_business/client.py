@@ -28,7 +28,11 @@ from singer_sdk.singerlib import RecordMessage
 
 from tap_udemy_business.auth import PinnedBasicAuth
 from tap_udemy_business.concurrency import AdaptiveLimiter, PageReader, Query
-from tap_udemy_business.errors import EndpointUnavailableError, UdemyFatalError
+from tap_udemy_business.errors import (
+    EndpointUnavailableError,
+    SyncAbortedError,
+    UdemyFatalError,
+)
 from tap_udemy_business.pages import Page, parse_page
 from tap_udemy_business.progress import Progress
 from tap_udemy_business.records import UNDOCUMENTED, Record, RecordChecker
@@ -105,6 +109,8 @@ class UdemyStream(RESTStream[t.Any]):
         """Set up the stream and its progress counter."""
         super().__init__(*args, **kwargs)
         self.progress = Progress(self.name, self.logger)
+        #: Set when the current read fails: its other requests give up (see PageReader).
+        self._cancel = threading.Event()
 
     @property
     def schema_filepath(self) -> Path:
@@ -130,8 +136,13 @@ class UdemyStream(RESTStream[t.Any]):
 
     @property
     def timeout(self) -> int:
-        """Seconds to wait for one response (`request_timeout`)."""
-        return int(self.config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
+        """Whole seconds to wait for one response (the SDK's view of `request_timeout`)."""
+        return max(1, round(self.request_timeout))
+
+    @property
+    def request_timeout(self) -> float:
+        """Seconds to wait for one response (`request_timeout`, fractions allowed)."""
+        return float(self.config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
 
     @cached_property
     def page_size(self) -> int:
@@ -186,8 +197,10 @@ class UdemyStream(RESTStream[t.Any]):
             self.connection.dated.set()
 
     def _fetch_once(self, url: str) -> Page:
-        with self.connection.limiter.slot():
-            response = self.connection.transport.get(url, self.timeout)
+        if self._cancel.is_set():
+            raise SyncAbortedError
+        with self.connection.limiter.slot(self._cancel):
+            response = self.connection.transport.get(url, self.request_timeout)
         self.connection.note_server_date(response)
         self.validate_response(response)
         page = parse_page(response.content, describe_url(url))
@@ -205,7 +218,8 @@ class UdemyStream(RESTStream[t.Any]):
             total_units: how many units (days) the queries' `units` count up to, for
                 the progress line's percentage; 0 to use the announced counts instead.
         """
-        reader = PageReader(self.fetch_page, self.connection.concurrency)
+        self._cancel = threading.Event()
+        reader = PageReader(self.fetch_page, self.connection.concurrency, self._cancel)
         self.progress = Progress(self.name, self.logger)
         self.progress.units_total = total_units
         previous: Query | None = None
@@ -227,11 +241,14 @@ class UdemyStream(RESTStream[t.Any]):
 
     def pages(self, context: Context | None) -> Iterator[list[Record]]:
         """Yield the stream's records a page at a time; a missing optional endpoint: none."""
+        emitted = False
         try:
-            yield from self.iter_pages(context)
+            for records in self.iter_pages(context):
+                emitted = True
+                yield records
         except EndpointUnavailableError as exc:
-            if not self.optional:
-                raise
+            if not self.optional or emitted:
+                raise  # a 403/404 mid-read is no missing feature: expired credentials?
             self.logger.warning(
                 "Skipping stream '%s': the organization has no access to it (%s)", self.name, exc
             )
@@ -406,9 +423,13 @@ class UdemyStream(RESTStream[t.Any]):
             exception = yield self._retry_wait(exception, attempt)
 
     def _retry_wait(self, exception: BaseException | None, attempt: int) -> float:
+        if self._cancel.is_set():
+            return 0.0  # the read already failed: the next try gives up at once
         response = getattr(exception, "response", None)
         if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            # Never wait past the retry budget, whatever the API asks.
+            budget = float(self.config.get("max_retry_seconds") or DEFAULT_MAX_RETRY_SECONDS)
+            wait = min(retry_after_seconds(response.headers.get("Retry-After")), budget)
             self.connection.limiter.on_throttle(wait)
             return wait
         ceiling: float = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2.0 ** (attempt - 1))

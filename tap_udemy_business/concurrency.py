@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tap_udemy_business.auth import origin_of
-from tap_udemy_business.errors import UdemyFatalError, UnsafeLinkError
+from tap_udemy_business.errors import SyncAbortedError, UdemyFatalError, UnsafeLinkError
 from tap_udemy_business.pages import NextLinkPaginator, Page, with_page_number
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 GROW_AFTER_SUCCESSES = 20
+#: How often a request waiting for its turn checks whether its read was cancelled.
+CANCEL_POLL_SECONDS = 0.25
 #: Per success, the spacing between paced requests shrinks by this factor.
 PACE_SPEEDUP = 0.999
 
@@ -58,14 +60,22 @@ class AdaptiveLimiter:
         self._cond = threading.Condition()
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one of the `limit` places, at the paced time, for one request."""
+    def slot(self, cancel: threading.Event | None = None) -> Iterator[None]:
+        """Hold one of the `limit` places, at the paced time, for one request.
+
+        Raises:
+            SyncAbortedError: `cancel` was set while waiting: the read has failed.
+        """
         with self._cond:
             while True:
+                if cancel is not None and cancel.is_set():
+                    raise SyncAbortedError
                 now = time.monotonic()
                 wait = max(self._paused_until, self._next_start) - now
                 if wait <= 0 and self._in_flight < self.limit:
                     break
+                if cancel is not None:  # look at `cancel` now and then while waiting
+                    wait = min(wait, CANCEL_POLL_SECONDS) if wait > 0 else CANCEL_POLL_SECONDS
                 self._cond.wait(timeout=wait if wait > 0 else None)
             self._in_flight += 1
             self._sent_since_throttle += 1
@@ -89,16 +99,25 @@ class AdaptiveLimiter:
                 self._cond.notify_all()
 
     def on_throttle(self, retry_after: float) -> None:
-        """Halve the cap, pace at the accepted rate, and pause everyone `retry_after` s."""
+        """Halve the cap, pace at the accepted rate, and pause everyone `retry_after` s.
+
+        The 429s of requests already in flight during a pause are one event, not several:
+        they neither halve the cap again nor measure anything. The accepted rate is
+        measured from the end of the last pause, when sending could resume, to this 429.
+        """
         with self._cond:
             now = time.monotonic()
+            if now < self._paused_until:
+                return
             if self._last_throttle is not None and self._sent_since_throttle:
-                self.interval = (now - self._last_throttle) / self._sent_since_throttle
+                sending_since = max(self._last_throttle, self._paused_until)
+                if now > sending_since:
+                    self.interval = (now - sending_since) / self._sent_since_throttle
             self._last_throttle = now
             self._sent_since_throttle = 0
             self.limit = max(1, self.limit // 2)
             self._successes = 0
-            self._paused_until = max(self._paused_until, now + retry_after)
+            self._paused_until = now + retry_after
             self._cond.notify_all()
 
 
@@ -134,9 +153,22 @@ class PageReader:
     and keeps up to `2 * concurrency` pages requested ahead of the consumer.
     """
 
-    def __init__(self, fetch: Callable[[str], Page], concurrency: int) -> None:
-        """Use `fetch(url)` (with its own retries) to read one page."""
+    def __init__(
+        self,
+        fetch: Callable[[str], Page],
+        concurrency: int,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """Use `fetch(url)` (with its own retries) to read one page.
+
+        Args:
+            fetch: reads one page, retrying what is transient.
+            concurrency: requests at most in flight (1: follow `next` links one by one).
+            cancel: set when the read fails or is closed, for `fetch` to give up on pages
+                still in flight or retrying instead of delaying the error.
+        """
         self._fetch = fetch
+        self._cancel = cancel
         self._concurrency = concurrency
         self._ahead = 1 if concurrency == 1 else 2 * concurrency
 
@@ -160,6 +192,10 @@ class PageReader:
                     yield slot.query, page  # the page itself is good: emit it, then stop
                     raise
                 yield slot.query, page
+        except BaseException:
+            if self._cancel is not None:
+                self._cancel.set()
+            raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
@@ -221,18 +257,23 @@ class PageReader:
                 f"({urlsplit(page.next_url).netloc}); refusing to follow it."
             )
             raise UnsafeLinkError(msg)
-        if self._concurrency == 1:
-            paginator = slot.paginator or NextLinkPaginator(first_url=slot.url)
-            paginator.advance_page(page)
-            if paginator.finished or paginator.current_value is None:
-                return []
-            follower = _Slot(slot.query, paginator.current_value.geturl(), is_first=False)
-            follower.paginator = paginator
-            return [follower]
+        if self._concurrency == 1 or slot.paginator is not None:
+            return self._next_link(slot, page)
         if not slot.is_first or slot.expanded:
             return []  # derived pages are already queued
         slot.expanded = True
         return self._derived(slot, page)
+
+    @staticmethod
+    def _next_link(slot: _Slot, page: Page) -> list[_Slot]:
+        """The page its `next` link names, to be read after it (links followed one by one)."""
+        paginator = slot.paginator or NextLinkPaginator(first_url=slot.url)
+        paginator.advance_page(page)
+        if paginator.finished or paginator.current_value is None:
+            return []
+        follower = _Slot(slot.query, paginator.current_value.geturl(), is_first=False)
+        follower.paginator = paginator
+        return [follower]
 
     @staticmethod
     def _derived(slot: _Slot, page: Page) -> list[_Slot]:
@@ -240,8 +281,8 @@ class PageReader:
         if page.next_url is None:
             return []
         per_page = len(page.records)
-        if per_page == 0:  # an empty page that still links on: read the link as it is
-            return [_Slot(slot.query, page.next_url, is_first=True)]
+        if per_page == 0:  # an empty first page that links on: no page size to derive from
+            return PageReader._next_link(slot, page)
         pages = math.ceil(page.count / per_page)
         return [
             _Slot(slot.query, with_page_number(page.next_url, number), is_first=False)

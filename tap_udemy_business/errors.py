@@ -23,3 +23,11 @@ class UnsafeLinkError(UdemyFatalError):
 
 class InvalidBodyError(RetriableAPIError):
     """A body that is not JSON (truncated or garbled): retried like a 5xx."""
+
+
+class SyncAbortedError(UdemyFatalError):
+    """A request not sent because another page's fatal error already ended the sync."""
+
+    def __init__(self) -> None:
+        """Say why, in case it is ever the error that surfaces."""
+        super().__init__("The sync was aborted by an earlier error.")

@@ -117,7 +117,7 @@ class ReportingStream(UdemyStream):
         """
         last = self.last_day()
         yield from (self._query(a, b, first) for a, b in _blocks(first, last, self.window_days))
-        self.connection.dated.wait(timeout=self.timeout)
+        self.connection.dated.wait(timeout=self.request_timeout)
         if self.last_day() > max(last, first - dt.timedelta(days=1)):
             after = max(last, first - dt.timedelta(days=1)) + dt.timedelta(days=1)
             for a, b in _blocks(after, self.last_day(), self.window_days):

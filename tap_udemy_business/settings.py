@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 import typing as t
 from urllib.parse import urlsplit
 
@@ -20,6 +21,8 @@ DEFAULT_MAX_CONCURRENT_REQUESTS = 8
 DEFAULT_REQUEST_TIMEOUT = 120
 DEFAULT_MAX_RETRIES = 8
 DEFAULT_MAX_RETRY_SECONDS = 600
+#: A portal's subdomain: what precedes `.udemy.com`.
+PORTAL_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
 #: Settings whose values must never appear in any output.
 SECRET_SETTINGS = ("client_id", "client_secret")
 
@@ -200,6 +203,11 @@ def _check_account(config: t.Mapping[str, t.Any]) -> list[str]:
     ]
     if not config.get("api_url") and not config.get("portal_name"):
         errors.append("Setting 'portal_name' is required (or set 'api_url').")
+    portal = config.get("portal_name")
+    if portal and not config.get("api_url") and not PORTAL_NAME.fullmatch(str(portal)):
+        errors.append(
+            "Setting 'portal_name' must be the subdomain alone, e.g. 'acme' for acme.udemy.com."
+        )
     org = config.get("organization_id")
     if org not in (None, "") and (isinstance(org, bool) or not str(org).isdigit()):
         errors.append("Setting 'organization_id' must be the portal's numeric id.")
@@ -217,6 +225,10 @@ def _check_url(config: t.Mapping[str, t.Any]) -> list[str]:
         return ["Setting 'api_url' must use https (plain http is allowed on loopback only)."]
     if parts.username or parts.password:
         return ["Setting 'api_url' must not contain credentials; use client_id/client_secret."]
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        return [
+            "Setting 'api_url' must be scheme, host and port only, e.g. https://acme.udemy.com."
+        ]
     return []
 
 

@@ -6,9 +6,12 @@ import threading
 import typing as t
 
 import pytest
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_udemy_business import client
-from tap_udemy_business.concurrency import GROW_AFTER_SUCCESSES, AdaptiveLimiter
+from tap_udemy_business.concurrency import GROW_AFTER_SUCCESSES, AdaptiveLimiter, PageReader, Query
+from tap_udemy_business.errors import UdemyFatalError
+from tap_udemy_business.pages import Page
 from tap_udemy_business.sandbox import FaultParams
 
 from .conftest import catalog_selecting, run_tap
@@ -158,3 +161,60 @@ def test_after_two_throttles_requests_are_paced_at_the_accepted_rate() -> None:
     limiter.on_success()
     assert limiter.interval < paced  # and it probes back up, slowly
     assert limiter.interval > paced * 0.99
+
+
+def test_429s_during_a_pause_are_one_event_and_the_pause_is_not_measured() -> None:
+    limiter = AdaptiveLimiter(8)
+    limiter.on_throttle(0.3)
+    limiter.on_throttle(0.3)  # another request refused in the same burst
+    assert limiter.limit == 4
+    with limiter.slot():  # waits out the pause, then one request goes through
+        pass
+    limiter.on_throttle(0.0)
+    assert limiter.limit == 2
+    assert 0.0 < limiter.interval < 0.25, "the 0.3 s pause is not part of the accepted rate"
+
+
+def test_a_failed_read_cancels_what_is_still_in_flight() -> None:
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=1&page="
+    cancel = threading.Event()
+
+    def fetch(url: str) -> Page:
+        number = int(url.rsplit("=", 1)[1])
+        if number == 2:
+            message = "page 2 is bad"
+            raise UdemyFatalError(message)
+        return Page(url=url, count=6, next_url=base + "2", records=[{"id": number}])
+
+    with pytest.raises(UdemyFatalError, match="page 2"):
+        list(PageReader(fetch, concurrency=4, cancel=cancel).read([Query(base + "1")]))
+    assert cancel.is_set()
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_an_empty_first_page_that_links_on_is_followed_link_by_link(concurrency: int) -> None:
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=2&page="
+    pages = {
+        1: Page(url="", count=4, next_url=base + "2", records=[]),
+        2: Page(url="", count=4, next_url=base + "3", records=[{"id": 1}, {"id": 2}]),
+        3: Page(url="", count=4, next_url=None, records=[{"id": 3}, {"id": 4}]),
+    }
+
+    def fetch(url: str) -> Page:
+        return pages[int(url.rsplit("=", 1)[1])]
+
+    read = PageReader(fetch, concurrency).read([Query(base + "1")])
+    assert [r["id"] for _, page in read for r in page.records] == [1, 2, 3, 4]
+
+
+def test_retry_after_never_outlasts_the_retry_budget(fresh_portal: SandboxPortal) -> None:
+    import time
+
+    from tap_udemy_business.sandbox import FaultParams
+
+    fresh_portal.faults = FaultParams(rate_limit_rps=0.02, rate_limit_burst=1)  # Retry-After ~50 s
+    config = {**fresh_portal.tap_config(), "max_retry_seconds": 2, "max_retries": 3}
+    started = time.monotonic()
+    with pytest.raises(RetriableAPIError):
+        run_tap(config, catalog=catalog_selecting(config, ("courses", "user_activity")))
+    assert time.monotonic() - started < 20

@@ -47,6 +47,9 @@ def test_a_good_config_is_accepted() -> None:
         ({"api_url": "http://acme.udemy.com"}, "api_url"),
         ({"api_url": "ftp://acme.udemy.com"}, "api_url"),
         ({"portal_name": None}, "portal_name"),
+        ({"portal_name": "acme.udemy.com"}, "portal_name"),
+        ({"portal_name": "evil.example/#"}, "portal_name"),
+        ({"api_url": "https://acme.udemy.com/api-2.0?x=1"}, "api_url"),
     ],
 )
 def test_bad_settings_are_refused_by_name(change: dict[str, t.Any], setting: str) -> None:
