@@ -258,6 +258,8 @@ class PageReader:
             )
             raise UnsafeLinkError(msg)
         if self._concurrency == 1 or slot.paginator is not None:
+            # Sequential reads follow links; so does the last derived page (it has a
+            # paginator), in case the list grew while it was read.
             return self._next_link(slot, page)
         if not slot.is_first or slot.expanded:
             return []  # derived pages are already queued
@@ -284,7 +286,15 @@ class PageReader:
         if per_page == 0:  # an empty first page that links on: no page size to derive from
             return PageReader._next_link(slot, page)
         pages = math.ceil(page.count / per_page)
-        return [
+        derived = [
             _Slot(slot.query, with_page_number(page.next_url, number), is_first=False)
             for number in range(2, pages + 1)
         ]
+        if derived:
+            last = derived[-1]
+            # Should the list have grown, the last page's link is followed from there on;
+            # a link back into pages already read is a loop.
+            last.paginator = NextLinkPaginator(
+                first_url=slot.url, also_read=(d.url for d in derived)
+            )
+        return derived

@@ -101,11 +101,11 @@ class NextLinkPaginator(BaseHATEOASPaginator):
     link seen before, not only a repeat of the last one, so an A→B→A cycle stops too.
     """
 
-    def __init__(self, first_url: str) -> None:
-        """Start at the query's first URL, which counts as seen."""
+    def __init__(self, first_url: str, also_read: t.Iterable[str] = ()) -> None:
+        """Start at the query's first URL; it and `also_read` count as seen."""
         super().__init__()
         self._page: Page | None = None
-        self._seen: set[str] = {first_url}
+        self._seen: set[str] = {first_url, *also_read}
 
     def advance_page(self, page: Page) -> None:
         """Advance past a parsed page (raises on a link seen before)."""

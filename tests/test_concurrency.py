@@ -218,3 +218,21 @@ def test_retry_after_never_outlasts_the_retry_budget(fresh_portal: SandboxPortal
     with pytest.raises(RetriableAPIError):
         run_tap(config, catalog=catalog_selecting(config, ("courses", "user_activity")))
     assert time.monotonic() - started < 20
+
+
+def test_a_list_that_grew_during_a_concurrent_read_is_read_to_its_end() -> None:
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=2&page="
+
+    def fetch(url: str) -> Page:
+        number = int(url.rsplit("=", 1)[1])
+        count = 4 if number == 1 else 6  # two more rows arrived after page 1 was read
+        following = base + str(number + 1) if number < 3 else None
+        return Page(
+            url=url,
+            count=count,
+            next_url=following,
+            records=[{"id": 2 * number - 1}, {"id": 2 * number}],
+        )
+
+    read = PageReader(fetch, concurrency=4).read([Query(base + "1")])
+    assert [r["id"] for _, page in read for r in page.records] == [1, 2, 3, 4, 5, 6]
