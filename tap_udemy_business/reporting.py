@@ -17,6 +17,7 @@ import typing as t
 
 from tap_udemy_business.client import UdemyStream
 from tap_udemy_business.concurrency import Query
+from tap_udemy_business.errors import UdemyFatalError
 from tap_udemy_business.settings import DEFAULT_LOOKBACK_DAYS
 
 if t.TYPE_CHECKING:
@@ -70,7 +71,15 @@ class ReportingStream(UdemyStream):
     def first_day(self, context: Context | None) -> dt.date:
         """The bookmark minus `lookback_days`, not before `start_date`; else `start_date`."""
         start = _day(self.config.get("start_date")) or HISTORY_START
-        bookmark = _day(self.get_starting_replication_key_value(context))
+        value = self.get_starting_replication_key_value(context)
+        try:
+            bookmark = _day(value)
+        except ValueError:
+            msg = (
+                f"The state's bookmark for '{self.name}' is not a date ({value!r}): "
+                "correct it or drop this stream from the state."
+            )
+            raise UdemyFatalError(msg) from None
         if bookmark is None:
             return start
         lookback = self.config.get("lookback_days")

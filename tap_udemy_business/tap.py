@@ -26,6 +26,10 @@ if t.TYPE_CHECKING:
     from tap_udemy_business.sandbox import SandboxPortal
 
 
+#: Bare secret values this short are not blanked out of messages: they would match words.
+MIN_SECRET_LENGTH = 8
+
+
 class TapUdemyBusiness(Tap):
     """Singer tap for the Udemy Business Courses and Reporting APIs."""
 
@@ -43,14 +47,22 @@ class TapUdemyBusiness(Tap):
         errors = super()._validate_config(raise_errors=False)
         errors += check_config(self.config)
         # The JSON Schema messages quote (repr) the offending value: never a secret's.
-        for name in SECRET_SETTINGS:
-            if self.config.get(name) not in (None, ""):
-                quoted = repr(self.config[name])
-                errors = [error.replace(quoted, "<redacted>") for error in errors]
+        errors = [self.redact(error) for error in errors]
         if errors and raise_errors:
             summary = "Config validation failed"
             raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
         return errors
+
+    def redact(self, text: str) -> str:
+        """Text with the secret settings' values (quoted or bare) blanked out."""
+        for name in SECRET_SETTINGS:
+            value = self.config.get(name)
+            if value in (None, ""):
+                continue
+            text = text.replace(repr(value), "<redacted>")
+            if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
+                text = text.replace(value, "<redacted>")
+        return text
 
     @cached_property
     def sandbox(self) -> SandboxPortal | None:
@@ -98,11 +110,11 @@ class TapUdemyBusiness(Tap):
         )
         try:
             tap.sync_all()
-        except (FatalAPIError, RetriableAPIError, requests.RequestException) as exc:
+        except Exception as exc:  # every failure ends as one line and a final state
             tap.write_message(StateMessage(value=tap.state))
             tap.logger.error(  # noqa: TRY400 - the traceback is for DEBUG only
                 "Sync failed: %s",
-                _one_line(exc),
+                tap.redact(_one_line(exc)),
                 exc_info=tap.logger.isEnabledFor(logging.DEBUG),
             )
             sys.stdout.flush()
@@ -122,7 +134,13 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, requests.RequestException):
         url = describe_url(exc.request.url) if exc.request and exc.request.url else "the API"
         return f"could not get a response from {url} ({type(exc).__name__})"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, FatalAPIError):
+        return first_line or type(exc).__name__
+    return (
+        f"unexpected {type(exc).__name__}: {first_line} (set TAP_UDEMY_BUSINESS_LOGLEVEL=DEBUG "
+        "for the traceback, and please report it)"
+    )
 
 
 if __name__ == "__main__":

@@ -179,6 +179,23 @@ def test_forbidden_and_redirected_answers_stop_the_sync(
     assert records.final_state["bookmarks"]["courses"] is not None
 
 
+def test_a_malformed_bookmark_is_one_clear_line(portal: SandboxPortal, tmp_path: Path) -> None:
+    state = {
+        "bookmarks": {
+            "user_activity": {
+                "replication_key": "from_date",
+                "replication_key_value": "last tuesday",
+            }
+        }
+    }
+    done = _cli(portal.tap_config(), tmp_path, state=state)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "Sync failed" in line]
+    assert len(errors) == 1
+    assert "bookmark for 'user_activity' is not a date" in errors[0]
+    assert "Traceback" not in done.stderr
+
+
 def test_a_next_link_to_another_host_is_refused(
     fresh_portal: SandboxPortal, tmp_path: Path
 ) -> None:
