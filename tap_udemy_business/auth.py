@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import base64
-import typing as t
 from urllib.parse import urlsplit
 
-from requests.auth import AuthBase
-
 from tap_udemy_business.errors import UnsafeLinkError
-
-if t.TYPE_CHECKING:
-    from requests import PreparedRequest
 
 Origin = tuple[str, str, int]
 
@@ -25,8 +19,8 @@ def origin_of(url: str) -> Origin:
     return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
 
 
-class PinnedBasicAuth(AuthBase):
-    """Adds `Authorization: Basic …` only to requests for one origin.
+class PinnedBasicAuth:
+    """Gives `Authorization: Basic …` only to requests for one origin.
 
     The API's pages link to each other with absolute URLs. A link (or a redirect) to any
     other scheme, host or port is refused before anything is sent, so the organization's
@@ -50,11 +44,6 @@ class PinnedBasicAuth(AuthBase):
             )
             raise UnsafeLinkError(msg)
         return self._header
-
-    def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        """Authenticate a requests request for the pinned origin; refuse any other."""
-        request.headers["Authorization"] = self.header_for(request.url or "")
-        return request
 
     def __repr__(self) -> str:
         """Show the origin only: the credentials must never reach a log."""

@@ -130,16 +130,6 @@ class UdemyStream(RESTStream[t.Any]):
         )
 
     @property
-    def authenticator(self) -> PinnedBasicAuth:
-        """Basic auth pinned to the configured origin."""
-        return self.connection.auth
-
-    @property
-    def timeout(self) -> int:
-        """Whole seconds to wait for one response (the SDK's view of `request_timeout`)."""
-        return max(1, round(self.request_timeout))
-
-    @property
     def request_timeout(self) -> float:
         """Seconds to wait for one response (`request_timeout`, fractions allowed)."""
         return float(self.config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)

@@ -117,17 +117,17 @@ def test_later_pages_send_no_parameter_twice(portal: SandboxPortal) -> None:
         assert all(len(values) == 1 for values in pairs.values()), request.raw_query
 
 
-def test_authorization_header_is_basic_with_the_credentials(portal: SandboxPortal) -> None:
-    import requests
-
+def test_authorization_header_is_basic_and_pinned(portal: SandboxPortal) -> None:
     from tap_udemy_business.auth import PinnedBasicAuth
+    from tap_udemy_business.errors import UnsafeLinkError
 
     auth = PinnedBasicAuth("id-1", "secret-2", portal.base_url)
-    request = requests.Request("GET", f"{portal.base_url}/x").prepare()
-    auth(request)
-    token = request.headers["Authorization"].removeprefix("Basic ")
+    token = auth.header_for(f"{portal.base_url}/x?page=2").removeprefix("Basic ")
     assert base64.b64decode(token).decode() == "id-1:secret-2"
     assert "secret-2" not in repr(auth)
+    for elsewhere in (f"https://127.0.0.1:{portal.port}/x", "http://127.0.0.2/x", "http://[::1]/x"):
+        with pytest.raises(UnsafeLinkError):
+            auth.header_for(elsewhere)
 
 
 def test_user_progress_is_read_in_blocks_that_hold_each_row(
