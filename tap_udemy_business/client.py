@@ -111,6 +111,8 @@ class UdemyStream(RESTStream[t.Any]):
         self.progress = Progress(self.name, self.logger)
         #: Set when the current read fails: its other requests give up (see PageReader).
         self._cancel = threading.Event()
+        #: The records' type, which keys `fields[...]`: a guess until a page tells it.
+        self.fields_type = self.record_class
 
     @property
     def schema_filepath(self) -> Path:
@@ -148,8 +150,36 @@ class UdemyStream(RESTStream[t.Any]):
         selected = [name for name in api_fields if self.mask.get(("properties", name), True)]
         if len(selected) == len(api_fields):
             return "@all"
-        wanted = set(selected) | set(self.primary_keys) | {"_class"}
+        wanted = set(selected) | set(self.primary_keys) | self.key_sources | {"_class"}
         return ",".join(name for name in api_fields if name in wanted)
+
+    @property
+    def key_sources(self) -> frozenset[str]:
+        """Fields the key is computed from, beyond the key itself (see `ReportingStream`)."""
+        return frozenset()
+
+    def learn_record_class(self, page: Page) -> None:
+        """Take the records' own `_class` as the `fields[...]` key from now on.
+
+        Only two types are documented (`course`, `aggregate_organization_user_activity`);
+        the API ignores a `fields[...]` key naming another type and answers its smaller
+        default field set, so a wrong guess would silently lose fields. Each stream's
+        first request is a one-record probe, and its record tells the right name.
+        """
+        classes = {record.get("_class") for record in page.records}
+        if len(classes) != 1:
+            return
+        found = classes.pop()
+        if isinstance(found, str) and found and found != self.fields_type:
+            self.logger.info(
+                "Stream '%s': the API's records are of type '%s', not '%s': asking for "
+                "fields[%s]",
+                self.name,
+                found,
+                self.fields_type,
+                found,
+            )
+            self.fields_type = found
 
     #: Counts and logs the running sync's progress (replaced at each read).
     progress: Progress
@@ -168,7 +198,7 @@ class UdemyStream(RESTStream[t.Any]):
         query = {
             "page": "1",
             "page_size": str(self.page_size),
-            f"fields[{self.record_class}]": self.fields_param,
+            f"fields[{self.fields_type}]": self.fields_param,
             **params,
         }
         return f"{self.get_url(None)}?{urlencode(query, safe='@,[]')}"
@@ -242,15 +272,21 @@ class UdemyStream(RESTStream[t.Any]):
             self.logger.warning(
                 "Skipping stream '%s': the organization has no access to it (%s)", self.name, exc
             )
+        finally:
+            self._checker.report(self.name, self.logger)
 
     def iter_pages(self, context: Context | None) -> Iterator[list[Record]]:  # noqa: ARG002
-        """Read the endpoint's whole list (the catalog endpoints are small)."""
+        """Read the endpoint's whole list (the catalog endpoints are small).
+
+        A one-record probe comes first, to learn the records' `_class`.
+        """
+        self.learn_record_class(self.fetch_page(self.query_url(page_size="1")))
         for _query, page in self.read_queries([Query(self.query_url())]):
             yield self.checked(page)
 
     @cached_property
     def _checker(self) -> RecordChecker:
-        return RecordChecker(self.schema)
+        return RecordChecker(self.schema, key_fields=self.primary_keys)
 
     def checked(self, page: Page) -> list[Record]:
         """The page's records, fit for the stream's schema (see `records.py`)."""

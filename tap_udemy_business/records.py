@@ -1,21 +1,30 @@
-"""Records against their stream's schema: undocumented fields kept, nothing invalid let out.
+"""Records against their stream's schema: nothing dropped, nothing invalid let out, no stop.
 
 The SDK's per-record type conformance is off in this tap (it cost a third of the CPU and
 only reshapes Python objects, which parsed JSON never needs). Instead every record is
-checked against the stream's schema, compiled once, so nothing that would fail the schema
-is ever emitted: a malformed record stops the sync with a clear error.
+checked against the stream's schema, compiled once:
+
+* fields no schema documents are kept in `undocumented_fields`, never dropped;
+* a whole number sent as a decimal (`123.0`) in an integer field is emitted as `123`;
+* a value that fits none of its field's declared types never stops a sync: the field is
+  emitted as null and the value, as sent, goes to `undocumented_fields` under the field's
+  name; at the end of the stream one warning per field says how many values were off and
+  what they were instead;
+* only a record without a field its key is built from is fatal: it cannot be loaded.
 """
 
 from __future__ import annotations
 
 import typing as t
+from collections import Counter, defaultdict
 
 import fastjsonschema
 
 from tap_udemy_business.errors import UdemyFatalError
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
+    import logging
+    from collections.abc import Callable, Collection
 
 Record = dict[str, t.Any]
 #: A record's keys and the types of its values, in order.
@@ -24,23 +33,50 @@ Signature = tuple[tuple[str, ...], tuple[type, ...]]
 UNDOCUMENTED = "undocumented_fields"
 #: Bound on the record shapes remembered as valid, per stream.
 MAX_KNOWN_SHAPES = 4096
+_JSON_TYPES: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    dict: "object",
+    list: "array",
+    type(None): "null",
+}
+
+
+def json_type(value: t.Any) -> str:
+    """The JSON type name of a parsed value (`integer` for whole numbers)."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _types(spec: dict[str, t.Any]) -> list[str]:
+    kind = spec.get("type", [])
+    return kind if isinstance(kind, list) else [kind]
 
 
 class RecordChecker:
-    """Checks one stream's records, a page at a time."""
+    """Checks one stream's records, a page at a time, and counts the values it set aside."""
 
-    def __init__(self, schema: dict[str, t.Any]) -> None:
-        """Compile the schema once; find what can be judged by shape alone."""
+    def __init__(self, schema: dict[str, t.Any], key_fields: Collection[str] = ()) -> None:
+        """Compile the schema once; find what can be judged by shape alone.
+
+        Args:
+            schema: the stream's JSON Schema.
+            key_fields: fields the stream's key is built from: never set aside.
+        """
         properties: dict[str, t.Any] = schema["properties"]
+        self._properties = properties
         self._validate: Callable[[Record], t.Any] = fastjsonschema.compile(
             schema, use_formats=False
         )
+        self._field_validators: dict[str, Callable[[t.Any], t.Any]] = {}
         self._documented = frozenset(properties)
+        self._essential = frozenset(key_fields) | frozenset(schema.get("required", ()))
         self._integers = frozenset(
-            name
-            for name, spec in properties.items()
-            if "integer" in (spec["type"] if isinstance(spec["type"], list) else [spec["type"]])
+            name for name, spec in properties.items() if "integer" in _types(spec)
         )
+        #: (field, JSON type seen) -> how many values were set aside.
+        self.set_aside: Counter[tuple[str, str]] = Counter()
         # A flat schema (a type per property and nothing else; formats are not checked)
         # makes a record's validity follow from its keys and the types of its values. A
         # page repeats a handful of such shapes, so each is validated once, not every
@@ -54,34 +90,102 @@ class RecordChecker:
         self._known: set[Signature] | None = set() if flat else None
 
     def check(self, records: list[Record], url: str) -> list[Record]:
-        """Fold undocumented fields into `undocumented_fields`; validate; return `records`.
+        """Fold undocumented fields away, mend what does not fit; return `records`.
 
         Raises:
-            UdemyFatalError: a record does not fit the schema (names the URL and field).
+            UdemyFatalError: a record lacks a field its key is built from (names the URL).
         """
         documented = self._documented
         known = self._known
         shape: frozenset[str] = frozenset()
         extra: tuple[str, ...] = ()
+        for record in records:
+            keys = record.keys()
+            if keys != shape:  # records of a page mostly share one shape: diff it once
+                shape = frozenset(keys)
+                extra = tuple(sorted(shape - documented))
+            if extra:
+                record[UNDOCUMENTED] = dict(zip(extra, map(record.pop, extra), strict=True))
+            if known is None:
+                self._check_one(record, url)
+                continue
+            signature = (tuple(record), tuple(map(type, record.values())))
+            if signature in known:
+                continue
+            if self._check_one(record, url):
+                self._remember(known, signature)
+        return records
+
+    def _check_one(self, record: Record, url: str) -> bool:
+        """Validate one record, mending it if needed; True if it was valid as it came."""
+        for name in self._integers:
+            value = record.get(name)
+            if type(value) is float and value.is_integer():
+                record[name] = int(value)
         try:
-            for record in records:
-                keys = record.keys()
-                if keys != shape:  # records of a page mostly share one shape: diff it once
-                    shape = frozenset(keys)
-                    extra = tuple(sorted(shape - documented))
-                if extra:
-                    record[UNDOCUMENTED] = dict(zip(extra, map(record.pop, extra), strict=True))
-                if known is None:
-                    self._validate(record)
-                    continue
-                signature = (tuple(record), tuple(map(type, record.values())))
-                if signature not in known:
-                    self._validate(record)
-                    self._remember(known, signature)
-        except fastjsonschema.JsonSchemaValueException as exc:
+            self._validate(record)
+        except fastjsonschema.JsonSchemaValueException:
+            self._mend(record, url)
+            return False
+        return True
+
+    def _mend(self, record: Record, url: str) -> None:
+        """Make an invalid record valid without losing anything it carries."""
+        for name in self._essential:
+            if record.get(name) is None:
+                msg = f"A record from {url} has no '{name}', which its key is built from."
+                raise UdemyFatalError(msg)
+        for name, value in list(record.items()):
+            if name == UNDOCUMENTED or name not in self._properties or self._fits(name, value):
+                continue
+            if name in self._essential:
+                msg = (
+                    f"A record from {url} has a {json_type(value)} as '{name}', which its "
+                    f"key is built from; expected {'/'.join(_types(self._properties[name]))}."
+                )
+                raise UdemyFatalError(msg)
+            self.set_aside[name, json_type(value)] += 1
+            kept = record.get(UNDOCUMENTED) or {}
+            kept[name] = value
+            record[UNDOCUMENTED] = kept
+            record[name] = None
+        try:
+            self._validate(record)
+        except fastjsonschema.JsonSchemaValueException as exc:  # the schema itself is off
             msg = f"Unexpected record from {url}: {exc.message}."
             raise UdemyFatalError(msg) from None
-        return records
+
+    def _fits(self, name: str, value: t.Any) -> bool:
+        validate = self._field_validators.get(name)
+        if validate is None:
+            validate = fastjsonschema.compile(self._properties[name], use_formats=False)
+            self._field_validators[name] = validate
+        try:
+            validate(value)
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+        return True
+
+    def report(self, stream: str, logger: logging.Logger) -> None:
+        """Log one warning per field whose values were set aside, then start counting anew."""
+        by_field: dict[str, Counter[str]] = defaultdict(Counter)
+        for (name, kind), count in self.set_aside.items():
+            by_field[name][kind] += count
+        for name, kinds in sorted(by_field.items()):
+            expected = "/".join(_types(self._properties[name]))
+            seen = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+            logger.warning(
+                "Stream '%s': %d values of '%s' were not %s (%s); emitted as null, kept as "
+                "sent in %s.%s",
+                stream,
+                kinds.total(),
+                name,
+                expected,
+                seen,
+                UNDOCUMENTED,
+                name,
+            )
+        self.set_aside.clear()
 
     def _remember(self, known: set[Signature], signature: Signature) -> None:
         """Cache a validated shape, unless a float stands in an integer field.

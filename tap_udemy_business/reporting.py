@@ -2,10 +2,11 @@
 
 Udemy's analytics endpoints filter by `from_date`/`to_date`. The aggregate endpoints
 (user activity, user course activity, user path activity) sum activity over exactly that
-period, so the period is part of what a row means: the tap asks for one day per request
-and stamps each record with the day it was asked for (`from_date`, `to_date`). A day is
-then a stable unit: re-reading it (the lookback) yields the same keys, which an upserting
-target merges, and the bookmark (`from_date`) can move forward one day at a time.
+period, so the period is part of what a row means: the tap asks for one window per
+request (`aggregate_span`: a UTC day by default, an ISO week or a calendar month) and
+stamps each record with the window it was asked for (`from_date`, `to_date`). Windows are
+aligned to the calendar, so re-reading one (the lookback) yields the same keys, which an
+upserting target merges, and the bookmark (`from_date`) moves forward a window at a time.
 user_progress has a row per learner and item whatever the period, so it is read in blocks
 of 31 days: fewer, fuller pages, with the block as its window.
 """
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from collections import Counter
+from functools import cached_property
 
 from tap_udemy_business.client import UdemyStream
 from tap_udemy_business.concurrency import Query
 from tap_udemy_business.errors import UdemyFatalError
+from tap_udemy_business.keys import LEARNER_KEY, LearnerKeys
 from tap_udemy_business.settings import DEFAULT_LOOKBACK_DAYS
 
 if t.TYPE_CHECKING:
@@ -38,38 +42,61 @@ class ReportingStream(UdemyStream):
     """An analytics endpoint, synced window by window with a `from_date` bookmark."""
 
     replication_key = "from_date"
-    #: Days are read in order, so the bookmark can follow every record: a killed run
-    #: resumes from the day it was in. The lookback re-reads days before the bookmark,
-    #: which the SDK's sort check would take for disorder, hence `check_sorted` off.
+    #: Windows are read in order, so the bookmark can follow every record: a killed run
+    #: resumes from the window it was in. The lookback re-reads windows before the
+    #: bookmark, which the SDK's sort check would take for disorder, hence `check_sorted` off.
     is_sorted = True
     check_sorted = False
-    tap_added_fields = UdemyStream.tap_added_fields | {"from_date", "to_date"}
+    tap_added_fields = UdemyStream.tap_added_fields | {"from_date", "to_date", LEARNER_KEY}
+    #: Fields that tell anonymized learners apart when no learner id is sent (see `keys.py`).
+    learner_facts: t.ClassVar[tuple[str, ...]] = ("user_external_id", "lms_user_id")
+    #: Whether the endpoint sums activity over the requested period (then the period is
+    #: part of what a row means, set by `aggregate_span`); else it has a row per item
+    #: whatever the period, and is read in blocks of `BLOCK_DAYS` days.
+    aggregate: t.ClassVar[bool] = True
 
-    #: Days per query. The aggregate endpoints sum activity over the requested period,
-    #: so they are read one day at a time (the day is part of their key). Endpoints with a
-    #: row per item (user_progress) are read a whole block at a time: fewer, fuller pages.
-    window_days: t.ClassVar[int] = 1
+    @property
+    def key_sources(self) -> frozenset[str]:
+        """What `learner_key` is built from: always requested, whatever the catalog says."""
+        return frozenset({"user_email", "user_id", *self.learner_facts})
+
+    @cached_property
+    def span(self) -> str:
+        """`day`, `week` or `month` for the aggregate endpoints; `block` for the others."""
+        return str(self.config.get("aggregate_span") or "day") if self.aggregate else "block"
+
+    @cached_property
+    def _learner_keys(self) -> LearnerKeys:
+        others = [k for k in self.primary_keys if k not in self.tap_added_fields]
+        return LearnerKeys(others, self.learner_facts)
 
     def iter_pages(self, context: Context | None) -> Iterator[list[Record]]:
         """Yield the pages of every window from the starting day to yesterday, in order."""
         first = self.first_day(context)
         total_days = (self.last_day() - first).days + 1
-        queries = self._day_queries(first) if self.window_days == 1 else self._block_queries(first)
         previous = None
-        for query, page in self.read_queries(queries, total_days):
+        seen: Counter[tuple[t.Any, ...]] = Counter()
+        for query, page in self.read_queries(self._queries(first), total_days):
             window_start, window_end = t.cast("tuple[str, str]", query.tag)
-            if previous not in (None, window_start):
-                # Every record of the previous window has been emitted and counted in the
-                # bookmark: say so now, so a killed run resumes from this very window.
-                self._write_state_message()
-            previous = window_start
+            if query is not previous:
+                if previous is not None:
+                    # Every record of the previous window has been emitted and counted in
+                    # the bookmark: say so now, so a killed run resumes from this window.
+                    self._write_state_message()
+                previous = query
+                seen = Counter()
             for record in page.records:
                 record["from_date"] = window_start
                 record["to_date"] = window_end
+            self._learner_keys.stamp(page.records, seen, window_start)
             yield self.checked(page)
 
     def first_day(self, context: Context | None) -> dt.date:
-        """The bookmark minus `lookback_days`, not before `start_date`; else `start_date`."""
+        """The bookmark minus `lookback_days`, not before `start_date`; else `start_date`.
+
+        Rounded down to the start of its window, so a window is always read whole and
+        keeps its `from_date` (its key) whichever run reads it.
+        """
         start = _day(self.config.get("start_date")) or HISTORY_START
         value = self.get_starting_replication_key_value(context)
         try:
@@ -81,10 +108,10 @@ class ReportingStream(UdemyStream):
             )
             raise UdemyFatalError(msg) from None
         if bookmark is None:
-            return start
+            return window_start(start, self.span)
         lookback = self.config.get("lookback_days")
         days = DEFAULT_LOOKBACK_DAYS if lookback is None else int(lookback)
-        return max(start, bookmark - dt.timedelta(days=days))
+        return window_start(max(start, bookmark - dt.timedelta(days=days)), self.span)
 
     def last_day(self) -> dt.date:
         """Yesterday by the API's clock (the daily refresh), or `end_date` if earlier."""
@@ -94,52 +121,71 @@ class ReportingStream(UdemyStream):
         return min(end, yesterday) if end else yesterday
 
     def _count(self, first: dt.date, last: dt.date) -> int:
-        """How many rows a period holds, from a one-record page."""
+        """How many rows a period holds, from a one-record page (which also tells the
+        API's date and the records' `_class`)."""
         url = self.query_url(from_date=first.isoformat(), to_date=last.isoformat(), page_size="1")
-        return self.fetch_page(url).count
+        page = self.fetch_page(url)
+        self.learn_record_class(page)
+        return page.count
 
     def _query(self, start: dt.date, end: dt.date, first: dt.date) -> Query:
         bounds = (start.isoformat(), end.isoformat())
         url = self.query_url(from_date=bounds[0], to_date=bounds[1])
         return Query(url, tag=bounds, units=(end - first).days + 1)
 
-    def _day_queries(self, first: dt.date) -> Iterator[Query]:
-        """One query per day with data; empty blocks of days are skipped after one probe."""
-        # The first probe also tells the API's date, hence where reporting data ends.
+    def _queries(self, first: dt.date) -> Iterator[Query]:
+        """One query per window with data, up to yesterday by the API's clock.
+
+        The first request, a one-record probe of the whole range, tells the API's date
+        (hence where reporting data ends), the records' `_class` (hence the `fields[...]`
+        key) and whether there is anything to read at all. Day windows also skip empty
+        blocks of days, one probe a block.
+        """
         provisional_last = self.last_day()
-        if first > provisional_last or self._count(first, provisional_last) == 0:
+        if first > provisional_last:
             return
+        empty = self._count(first, provisional_last) == 0
         last = self.last_day()
-        for block_start, block_end in _blocks(first, last):
+        if empty and last <= provisional_last:
+            return
+        if self.span != "day":
+            for start, end in windows(first, last, self.span):
+                yield self._query(start, end, first)
+            return
+        for block_start, block_end in windows(first, last, "block"):
             whole_range = block_start == first and block_end == last
             if whole_range or self._count(block_start, block_end) > 0:
                 for offset in range((block_end - block_start).days + 1):
                     day = block_start + dt.timedelta(days=offset)
                     yield self._query(day, day, first)
 
-    def _block_queries(self, first: dt.date) -> Iterator[Query]:
-        """One query per block of days, up to yesterday by the API's clock.
 
-        The blocks up to yesterday by this machine's clock are queued at once (so they
-        are read concurrently); once a response has told the API's date, the days it is
-        ahead by, if any (a client clock behind UTC, or a sandbox moved on), follow.
-        """
-        last = self.last_day()
-        yield from (self._query(a, b, first) for a, b in _blocks(first, last, self.window_days))
-        self.connection.dated.wait(timeout=self.request_timeout)
-        if self.last_day() > max(last, first - dt.timedelta(days=1)):
-            after = max(last, first - dt.timedelta(days=1)) + dt.timedelta(days=1)
-            for a, b in _blocks(after, self.last_day(), self.window_days):
-                yield self._query(a, b, first)
+def window_start(day: dt.date, span: str) -> dt.date:
+    """The first day of the window of `span` that holds `day`."""
+    if span == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if span == "month":
+        return day.replace(day=1)
+    return day
 
 
-def _blocks(
-    first: dt.date, last: dt.date, size: int = BLOCK_DAYS
-) -> Iterator[tuple[dt.date, dt.date]]:
-    """Consecutive (start, end) blocks of `size` days covering first..last."""
+def window_end(start: dt.date, span: str) -> dt.date:
+    """The last day of the window of `span` that starts on `start`."""
+    if span == "week":
+        return start + dt.timedelta(days=6)
+    if span == "month":
+        following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return following - dt.timedelta(days=1)
+    if span == "block":
+        return start + dt.timedelta(days=BLOCK_DAYS - 1)
+    return start
+
+
+def windows(first: dt.date, last: dt.date, span: str) -> Iterator[tuple[dt.date, dt.date]]:
+    """Consecutive windows of `span` from `first` (a window start) to `last`, the last cut."""
     start = first
     while start <= last:
-        end = min(start + dt.timedelta(days=size - 1), last)
+        end = min(window_end(start, span), last)
         yield start, end
         start = end + dt.timedelta(days=1)
 

@@ -2,25 +2,53 @@
 
 Everything here runs before the first request, so a bad configuration fails fast,
 with one line per problem that names the setting, and never echoes a secret.
+
+Settings arrive as users write them: `"organization_id": "8888"` in a hand-written
+config.json (the API guide quotes it), or any number or flag as a string from a
+`TAP_UDEMY_BUSINESS_*` environment variable. `coerce_config` turns a string that cleanly
+spells the JSON type a setting declares into that type before the schema sees it:
+
+- integer: optional sign and digits (`"8888"`, `"-5"`); a whole float (`8888.0`) becomes an int;
+- number: a decimal or exponent form (`"60.5"`, `"1e3"`), finite only;
+- boolean: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, in any case;
+- surrounding whitespace is ignored (`" 8888 "`, a trailing newline from a secret store), and
+  a blank string counts as unset, so the setting's default applies;
+- anything else stays as it was, and the schema refuses it in one line naming the setting.
+
+The rules are read from the schema's declared types, so a new setting gets them for free.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import math
 import re
 import typing as t
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
+from singer_sdk.configuration._dict_config import parse_environment_config
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
 DEFAULT_LOOKBACK_DAYS = 3
+#: Ten years: beyond that a lookback re-reads history the API no longer holds.
+MAX_LOOKBACK_DAYS = 3650
+#: Periods one request to an aggregate endpoint may cover (`aggregate_span`).
+AGGREGATE_SPANS = ("day", "week", "month")
+DEFAULT_AGGREGATE_SPAN = "day"
 DEFAULT_MAX_CONCURRENT_REQUESTS = 8
+MAX_CONCURRENT_REQUESTS = 64
 DEFAULT_REQUEST_TIMEOUT = 120
+#: An hour: a response slower than that is a hung connection, not a slow API.
+MAX_REQUEST_TIMEOUT = 3600
 DEFAULT_MAX_RETRIES = 8
+#: Enough for any real outage inside `max_retry_seconds`; more is a typo.
+MAX_MAX_RETRIES = 100
 DEFAULT_MAX_RETRY_SECONDS = 600
+#: A day: past that a scheduled run should fail and alert rather than keep waiting.
+MAX_MAX_RETRY_SECONDS = 86400
 #: A portal's subdomain: what precedes `.udemy.com`.
 PORTAL_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
 #: Settings whose values must never appear in any output.
@@ -46,9 +74,12 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     ),
     th.Property(
         "organization_id",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         title="Organization ID",
-        description="The portal's numeric organization (account) id, shown on its developer pages.",
+        description=(
+            "The portal's numeric organization (account) id, shown on its developer pages. "
+            'A number or the same digits quoted, e.g. 8888 or "8888".'
+        ),
         examples=[8888],
     ),
     th.Property(
@@ -83,6 +114,19 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Last day (UTC, inclusive) of learner activity to sync. Unset: yesterday.",
     ),
     th.Property(
+        "aggregate_span",
+        th.StringType,
+        allowed_values=list(AGGREGATE_SPANS),
+        default=DEFAULT_AGGREGATE_SPAN,
+        title="Aggregate span",
+        description=(
+            "Period one request to the aggregate endpoints (user_activity, "
+            "user_course_activity, user_path_activity) covers, and so what one of their rows "
+            "means: a learner's totals for one UTC day, one ISO week (Monday to Sunday) or one "
+            "calendar month. Stamped on each row as from_date/to_date."
+        ),
+    ),
+    th.Property(
         "page_size",
         th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
         default=DEFAULT_PAGE_SIZE,
@@ -91,44 +135,54 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     ),
     th.Property(
         "lookback_days",
-        th.IntegerType(minimum=0),
+        th.IntegerType(minimum=0, maximum=MAX_LOOKBACK_DAYS),
         default=DEFAULT_LOOKBACK_DAYS,
         title="Lookback days",
         description=(
             "Days before the bookmark that an incremental run reads again, to catch rows "
-            "that the daily refresh delivered late."
+            f"that the daily refresh delivered late. 0 to {MAX_LOOKBACK_DAYS}."
         ),
     ),
     th.Property(
         "max_concurrent_requests",
-        th.IntegerType(minimum=1, maximum=64),
+        th.IntegerType(minimum=1, maximum=MAX_CONCURRENT_REQUESTS),
         default=DEFAULT_MAX_CONCURRENT_REQUESTS,
         title="Max concurrent requests",
         description=(
-            "Upper bound on requests in flight. The tap lowers it by itself when the API "
-            "answers 429, and grows back slowly. 1 reads pages strictly one after another."
+            f"Upper bound on requests in flight, 1 to {MAX_CONCURRENT_REQUESTS}. The tap lowers "
+            "it by itself when the API answers 429, and grows back slowly. 1 reads pages "
+            "strictly one after another."
         ),
     ),
     th.Property(
         "request_timeout",
-        th.NumberType(minimum=1),
+        th.NumberType(minimum=1, maximum=MAX_REQUEST_TIMEOUT),
         default=DEFAULT_REQUEST_TIMEOUT,
         title="Request timeout",
-        description="Seconds to wait for one response before retrying it.",
+        description=(
+            f"Seconds to wait for one response before retrying it, 1 to {MAX_REQUEST_TIMEOUT} "
+            "(fractions allowed)."
+        ),
     ),
     th.Property(
         "max_retries",
-        th.IntegerType(minimum=0),
+        th.IntegerType(minimum=0, maximum=MAX_MAX_RETRIES),
         default=DEFAULT_MAX_RETRIES,
         title="Max retries",
-        description="Retries of one request (429, 5xx, time-outs, invalid JSON) before failing.",
+        description=(
+            "Retries of one request (429, 5xx, time-outs, invalid JSON) before failing, "
+            f"0 to {MAX_MAX_RETRIES}."
+        ),
     ),
     th.Property(
         "max_retry_seconds",
-        th.NumberType(minimum=1),
+        th.NumberType(minimum=1, maximum=MAX_MAX_RETRY_SECONDS),
         default=DEFAULT_MAX_RETRY_SECONDS,
         title="Max retry seconds",
-        description="Total seconds one request may spend retrying before the sync fails.",
+        description=(
+            "Total seconds one request may spend retrying before the sync fails, "
+            f"1 to {MAX_MAX_RETRY_SECONDS}."
+        ),
     ),
     th.Property(
         "sandbox",
@@ -141,6 +195,118 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         ),
     ),
 ).to_dict()
+
+
+#: JSON types a string setting value may be coerced to, in the order they are tried.
+_COERCIBLE = ("integer", "number", "boolean")
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def declared_types(schema: t.Mapping[str, t.Any]) -> set[str]:
+    """The JSON types one property's schema allows, from `type` and its `anyOf` branches."""
+    declared = schema.get("type", [])
+    types = {declared} if isinstance(declared, str) else set(declared)
+    for branch in schema.get("anyOf", []):
+        if isinstance(branch, dict):
+            types |= declared_types(branch)
+    return types
+
+
+def coerce_config(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A copy of `config` with each value turned into the JSON type its setting declares.
+
+    This runs before JSON Schema validation so that `"8888"` (a hand-written config.json)
+    and `"60.5"` (an environment variable, which is always a string) validate as what they
+    spell, and downstream code gets an int or float. A value that does not spell its type
+    is left unchanged: the schema then refuses it in one line that names the setting.
+    Settings that accept strings are never touched, which keeps every secret as given.
+
+    Args:
+        config: the merged configuration, as read from files, arguments and environment.
+        schema: the tap's settings schema (with the SDK's built-in settings merged in).
+
+    Returns:
+        The coerced configuration; blank numbers and flags are dropped, as if unset.
+    """
+    properties: t.Mapping[str, t.Any] = schema.get("properties", {})
+    coerced: dict[str, t.Any] = {}
+    for name, value in config.items():
+        types = declared_types(properties.get(name, {}))
+        if "string" in types or not types & set(_COERCIBLE):
+            coerced[name] = value
+        elif isinstance(value, str) and not value.strip():
+            continue  # `TAP_UDEMY_BUSINESS_PAGE_SIZE=` means "not set", not "invalid"
+        else:
+            coerced[name] = _coerce_value(value, types)
+    return coerced
+
+
+def _coerce_value(value: t.Any, types: set[str]) -> t.Any:
+    """`value` as the first of `types` it cleanly spells; unchanged when it spells none."""
+    if isinstance(value, float) and "integer" in types and value.is_integer():
+        return int(value)  # JSON Schema calls 8888.0 an integer; downstream wants 8888
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if "integer" in types and _INTEGER.fullmatch(text):
+        return int(text)
+    if "number" in types and _NUMBER.fullmatch(text):
+        number = int(text) if _INTEGER.fullmatch(text) else float(text)
+        if math.isfinite(number):
+            return number
+    if "boolean" in types and text.lower() in _TRUE | _FALSE:
+        return text.lower() in _TRUE
+    return value
+
+
+def environment_config(schema: t.Mapping[str, t.Any], prefix: str) -> dict[str, t.Any]:
+    """Settings from `<prefix><SETTING>` environment variables (and a `.env` file).
+
+    The SDK's own parser calls `int()` on integer settings, so `PAGE_SIZE=five` ends in a
+    traceback, leaves numbers as strings, and reads any unknown word as a false boolean.
+    Here every integer, number and boolean setting is read as its raw string instead, for
+    `coerce_config` to convert or leave for the schema to refuse by name; arrays and
+    objects (stream maps, batch config) keep the SDK's parsing.
+
+    Args:
+        schema: the tap's settings schema (with the SDK's built-in settings merged in).
+        prefix: the variables' prefix, e.g. `TAP_UDEMY_BUSINESS_`.
+
+    Returns:
+        The settings found in the environment, scalars as strings.
+    """
+    properties: dict[str, t.Any] = dict(schema.get("properties", {}))
+    for name, prop in properties.items():
+        types = declared_types(prop)
+        if types & set(_COERCIBLE) and not types & {"string", "array", "object"}:
+            properties[name] = {"type": ["string", "null"]}
+    return parse_environment_config({**schema, "properties": properties}, prefix)
+
+
+#: How the SDK's schema messages end: ` in config['page_size']`.
+_SCHEMA_ERROR_SETTING = re.compile(r" in config\[('[^']*')")
+
+
+def first_error_per_setting(errors: list[str]) -> list[str]:
+    """The schema's messages, keeping only the first for each setting.
+
+    JSON Schema reports every keyword a value breaks (`7` for `aggregate_span` is both
+    "not of type 'string'" and "not one of [...]"); one line says what is wrong, and the
+    first is the type, the most basic. Messages about no single setting are all kept.
+    """
+    seen: set[str] = set()
+    kept = []
+    for error in errors:
+        match = _SCHEMA_ERROR_SETTING.search(error)
+        if match is not None:
+            if match.group(1) in seen:
+                continue
+            seen.add(match.group(1))
+        kept.append(error)
+    return kept
 
 
 class ConfigError(ValueError):
@@ -188,9 +354,6 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
     """
     errors = [] if config.get("sandbox") else _check_account(config)
     errors.extend(_check_dates(config))
-    page_size = config.get("page_size", DEFAULT_PAGE_SIZE)
-    if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
-        errors.append(f"Setting 'page_size' must be an integer from 1 to {MAX_PAGE_SIZE}.")
     return errors
 
 
@@ -208,9 +371,6 @@ def _check_account(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append(
             "Setting 'portal_name' must be the subdomain alone, e.g. 'acme' for acme.udemy.com."
         )
-    org = config.get("organization_id")
-    if org not in (None, "") and (isinstance(org, bool) or not str(org).isdigit()):
-        errors.append("Setting 'organization_id' must be the portal's numeric id.")
     return errors + _check_url(config)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tap_udemy_business.client import UdemyStream
-from tap_udemy_business.reporting import BLOCK_DAYS, ReportingStream
+from tap_udemy_business.reporting import ReportingStream
 
 
 class CoursesStream(UdemyStream):
@@ -26,21 +26,23 @@ class LearningPathsStream(UdemyStream):
 
 
 class UserActivityStream(ReportingStream):
-    """One row per learner and day: the learner's activity totals for that day."""
+    """One row per learner and window: the learner's activity totals for that window."""
 
     name = "user_activity"
     path = "analytics/user-activity/"
-    primary_keys = ("id", "from_date")
+    primary_keys = ("learner_key", "from_date")
     record_class = "aggregate_organization_user_activity"
+    learner_facts = ("user_joined_date", "user_external_id", "lms_user_id")
 
 
 class UserCourseActivityStream(ReportingStream):
-    """One row per learner, course and day: that day's consumption, the course's state."""
+    """One row per learner, course and window: its consumption, the course's state."""
 
     name = "user_course_activity"
     path = "analytics/user-course-activity/"
-    primary_keys = ("user_id", "course_id", "from_date")
+    primary_keys = ("learner_key", "course_id", "from_date")
     record_class = "user_course_activity"
+    learner_facts = ("course_enroll_date", "user_external_id", "lms_user_id")
 
 
 class UserProgressStream(ReportingStream):
@@ -48,18 +50,20 @@ class UserProgressStream(ReportingStream):
 
     name = "user_progress"
     path = "analytics/user-progress/"
-    primary_keys = ("user_id", "course_id", "item_id")
+    primary_keys = ("learner_key", "course_id", "item_id")
     record_class = "user_progress"
-    window_days = BLOCK_DAYS
+    learner_facts = ("item_start_time", "user_external_id", "lms_user_id")
+    aggregate = False
 
 
 class UserPathActivityStream(ReportingStream):
-    """One row per learner, learning path and day; skipped without learning paths."""
+    """One row per learner, learning path and window; skipped without learning paths."""
 
     name = "user_path_activity"
     path = "analytics/user-path-activity/"
-    primary_keys = ("user_id", "path_id", "from_date")
+    primary_keys = ("learner_key", "path_id", "from_date")
     record_class = "user_path_activity"
+    learner_facts = ("path_enrolled_date", "user_external_id", "lms_user_id")
     optional = True
 
 

@@ -11,11 +11,19 @@ from functools import cached_property
 import requests
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib import StateMessage
 
 from tap_udemy_business.client import UdemyConnection
-from tap_udemy_business.settings import CONFIG_SCHEMA, SECRET_SETTINGS, check_config
+from tap_udemy_business.settings import (
+    CONFIG_SCHEMA,
+    SECRET_SETTINGS,
+    check_config,
+    coerce_config,
+    environment_config,
+    first_error_per_setting,
+)
 from tap_udemy_business.streams import STREAM_TYPES
 from tap_udemy_business.transport import describe_url
 from tap_udemy_business.writer import FastSingerWriter
@@ -42,9 +50,27 @@ class TapUdemyBusiness(Tap):
         """One stream per endpoint; see `streams.py`."""
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805 - a class property
+        """Settings from environment variables, numbers and flags left as strings.
+
+        The SDK's parser fails with a traceback on `TAP_UDEMY_BUSINESS_PAGE_SIZE=five`;
+        `settings.environment_config` leaves the string for `_validate_config` to coerce or
+        refuse by name.
+        """
+        cls.append_builtin_config(cls.config_jsonschema)
+        return environment_config(cls.config_jsonschema, cls._env_var_prefix)
+
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Add the checks a JSON Schema cannot express (see `settings.check_config`)."""
-        errors = super()._validate_config(raise_errors=False)
+        """Coerce values to their declared types, then add the checks a schema cannot express.
+
+        Coercing here, the first thing the SDK does with the merged config, covers every
+        source alike (files, dicts, environment), and leaves the int, float or bool in
+        `self.config` for the streams (see `settings.coerce_config`, `settings.check_config`).
+        """
+        self.append_builtin_config(self.config_jsonschema)
+        self._config = coerce_config(self._config, self.config_jsonschema)
+        errors = first_error_per_setting(super()._validate_config(raise_errors=False))
         errors += check_config(self.config)
         # The JSON Schema messages quote (repr) the offending value: never a secret's.
         errors = [self.redact(error) for error in errors]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import typing as t
@@ -113,3 +115,321 @@ def test_schema_errors_never_quote_a_secret() -> None:
     errors = _errors({**GOOD, "client_secret": 987654321, "client_id": ["s3cr3t-list"]})
     assert any("client_secret" in error for error in errors)
     assert not any("987654321" in error or "s3cr3t-list" in error for error in errors)
+
+
+# -- config as users write it: strings for numbers and flags, bounds, the new aggregate_span -----
+#: Every integer, number and boolean setting but organization_id (the portal's own, see
+#: `_portal_env`), as the string an environment variable carries.
+#: `test_every_numeric_and_boolean_setting_is_covered` keeps this list complete.
+AS_STRINGS = {
+    "page_size": "7",
+    "lookback_days": " 2 ",
+    "max_concurrent_requests": "2",
+    "request_timeout": "30",
+    "max_retries": "3",
+    "max_retry_seconds": "60.5",
+    "sandbox": "false",
+    "flattening_enabled": "False",
+    "flattening_max_depth": "2",
+    "flattening_max_key_length": "255",
+}
+BASE_ENV = {"PATH": "/usr/bin:/bin"}  # nothing else: no TAP_UDEMY_BUSINESS_* of the developer's
+
+
+def _tap(**changes: t.Any) -> TapUdemyBusiness:
+    return TapUdemyBusiness(config={**GOOD, **changes}, parse_env_config=False)
+
+
+def _env_var(setting: str) -> str:
+    """The variable Meltano exports for a setting, and that `--config=ENV` reads."""
+    return f"TAP_UDEMY_BUSINESS_{setting.upper()}"
+
+
+def _run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tap_udemy_business", "--config=ENV", *args],
+        env={**BASE_ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _portal_env(portal: SandboxPortal) -> dict[str, str]:
+    """The portal's address and account, organization_id as a string like "424242"."""
+    config = portal.tap_config()
+    return {
+        _env_var("api_url"): config["api_url"],
+        _env_var("client_id"): config["client_id"],
+        _env_var("client_secret"): config["client_secret"],
+        _env_var("organization_id"): str(config["organization_id"]),
+    }
+
+
+def _error_lines(stderr: str, setting: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "ERROR" in line and setting in line]
+
+
+@pytest.mark.parametrize("value", [8888, "8888", " 8888 ", "8888\n", 8888.0])
+def test_organization_id_as_a_number_or_its_digits_becomes_an_int(value: t.Any) -> None:
+    tap = _tap(organization_id=value)
+    assert tap.config["organization_id"] == 8888
+    assert type(tap.config["organization_id"]) is int
+
+
+@pytest.mark.parametrize("value", ["abc", True, -5, "-5", 0, 8888.5, "8888.5", "88 88", "0x22b8"])
+def test_a_bad_organization_id_is_one_error_naming_it(value: t.Any) -> None:
+    errors = _errors({**GOOD, "organization_id": value})
+    assert len(errors) == 1, errors
+    assert "organization_id" in errors[0]
+    assert "\n" not in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("setting", "text", "expected"),
+    [
+        ("page_size", "50", 50),
+        ("page_size", "+50", 50),
+        ("page_size", 50.0, 50),
+        ("lookback_days", "0", 0),
+        ("request_timeout", "30", 30),
+        ("request_timeout", "2.5", 2.5),
+        ("request_timeout", " 1e3 ", 1000.0),
+        ("max_retry_seconds", ".5e2", 50.0),
+        ("sandbox", "true", True),
+        ("sandbox", "TRUE", True),
+        ("sandbox", "1", True),
+        ("sandbox", "yes", True),
+        ("sandbox", "on", True),
+        ("sandbox", "false", False),
+        ("sandbox", "0", False),
+        ("sandbox", "No", False),
+        ("sandbox", "off", False),
+        ("flattening_enabled", "off", False),
+        ("flattening_max_depth", "3", 3),
+    ],
+)
+def test_strings_that_spell_the_declared_type_are_converted(
+    setting: str, text: t.Any, expected: t.Any
+) -> None:
+    value = _tap(**{setting: text}).config[setting]
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("setting", "text"),
+    [
+        ("page_size", "five"),
+        ("page_size", "5.5"),
+        ("page_size", "1_0"),
+        ("request_timeout", "nan"),
+        ("request_timeout", "inf"),
+        ("request_timeout", "1e999"),
+        ("request_timeout", "30s"),
+        ("max_retries", "true"),
+        ("sandbox", "maybe"),
+        ("sandbox", "2"),
+        ("sandbox", 1),
+        ("flattening_max_depth", "deep"),
+    ],
+)
+def test_strings_that_do_not_spell_it_are_one_error_naming_the_setting(
+    setting: str, text: t.Any
+) -> None:
+    errors = _errors({**GOOD, setting: text})
+    assert len(errors) == 1, errors
+    assert f"'{setting}'" in errors[0]
+
+
+def test_string_settings_are_never_converted() -> None:
+    tap = _tap(client_id="12345678", client_secret=" 0042 ", portal_name="true")
+    assert tap.config["client_id"] == "12345678"
+    assert tap.config["client_secret"] == " 0042 "
+    assert tap.config["portal_name"] == "true"
+
+
+def test_a_blank_number_or_flag_counts_as_unset() -> None:
+    tap = _tap(page_size="", request_timeout="  ", sandbox="")
+    assert tap.config["page_size"] == 100  # the schema's default
+    assert tap.config["request_timeout"] == 120
+    assert tap.config["sandbox"] is False
+    assert "organization_id" in _errors({**GOOD, "organization_id": " "})[0]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("request_timeout", 1e12),
+        ("request_timeout", "1e12"),
+        ("request_timeout", 3600.5),
+        ("request_timeout", 0.5),
+        ("lookback_days", -1),
+        ("lookback_days", "-1"),
+        ("lookback_days", 3651),
+        ("max_retries", -1),
+        ("max_retries", 101),
+        ("max_retry_seconds", 86401),
+        ("max_retry_seconds", 0),
+        ("max_concurrent_requests", 0),
+        ("max_concurrent_requests", "65"),
+        ("page_size", "0"),
+        ("page_size", 101),
+        ("aggregate_span", "year"),
+        ("aggregate_span", ""),
+        ("aggregate_span", 7),
+    ],
+)
+def test_out_of_bounds_values_are_one_error_naming_the_setting(setting: str, value: t.Any) -> None:
+    errors = _errors({**GOOD, setting: value})
+    assert len(errors) == 1, errors
+    assert f"'{setting}'" in errors[0]
+    assert "s3cr3t-value" not in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("request_timeout", 1),
+        ("request_timeout", 3600),
+        ("lookback_days", 0),
+        ("lookback_days", 3650),
+        ("max_retries", 0),
+        ("max_retries", 100),
+        ("max_retry_seconds", 1),
+        ("max_retry_seconds", 86400),
+        ("max_concurrent_requests", 1),
+        ("max_concurrent_requests", 64),
+    ],
+)
+def test_the_bounds_themselves_are_accepted(setting: str, value: t.Any) -> None:
+    assert _tap(**{setting: value}).config[setting] == value
+
+
+def test_the_bounds_are_in_the_schema_that_about_reports() -> None:
+    props = TapUdemyBusiness.config_jsonschema["properties"]
+    bounds = {name: (props[name].get("minimum"), props[name].get("maximum")) for name in props}
+    assert bounds["page_size"] == (1, 100)
+    assert bounds["lookback_days"] == (0, 3650)
+    assert bounds["max_concurrent_requests"] == (1, 64)
+    assert bounds["request_timeout"] == (1, 3600)
+    assert bounds["max_retries"] == (0, 100)
+    assert bounds["max_retry_seconds"] == (1, 86400)
+    assert bounds["organization_id"] == (1, None)
+
+
+@pytest.mark.parametrize("span", ["day", "week", "month"])
+def test_aggregate_span_takes_day_week_or_month(span: str) -> None:
+    assert _tap(aggregate_span=span).config["aggregate_span"] == span
+
+
+def test_aggregate_span_defaults_to_day() -> None:
+    assert _tap().config["aggregate_span"] == "day"
+    prop = TapUdemyBusiness.config_jsonschema["properties"]["aggregate_span"]
+    assert prop["enum"] == ["day", "week", "month"]
+    assert prop["title"] == "Aggregate span"
+
+
+def test_every_numeric_and_boolean_setting_is_covered() -> None:
+    """A new number or flag must join AS_STRINGS, so the CLI test below exercises it."""
+    TapUdemyBusiness.append_builtin_config(TapUdemyBusiness.config_jsonschema)
+    props = TapUdemyBusiness.config_jsonschema["properties"]
+    scalar = {
+        name
+        for name, prop in props.items()
+        if {"integer", "number", "boolean"} & set(prop.get("type", []))
+    }
+    assert scalar == {"organization_id", *AS_STRINGS}
+
+
+def test_environment_strings_become_typed_values_in_the_config(
+    portal: SandboxPortal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in os.environ if name.startswith("TAP_UDEMY_BUSINESS_")]:
+        monkeypatch.delenv(name)
+    env = {**_portal_env(portal), **{_env_var(k): v for k, v in AS_STRINGS.items()}}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = TapUdemyBusiness(config={}, parse_env_config=True).config
+    assert config["organization_id"] == portal.organization_id
+    assert type(config["organization_id"]) is int
+    assert config["page_size"] == 7
+    assert config["lookback_days"] == 2
+    assert config["request_timeout"] == 30
+    assert config["max_retry_seconds"] == 60.5
+    assert config["max_retries"] == 3
+    assert config["sandbox"] is False
+    assert config["flattening_enabled"] is False
+    assert config["flattening_max_depth"] == 2
+
+
+def test_every_number_and_flag_works_as_a_string_through_config_env(
+    portal: SandboxPortal, tmp_path: t.Any
+) -> None:
+    """The variables Meltano exports (TAP_UDEMY_BUSINESS_<SETTING>), all strings, drive a sync."""
+    from .conftest import catalog_selecting, expected_records
+
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(catalog_selecting(portal.tap_config(), ["courses"])))
+    env = {
+        **_portal_env(portal),
+        **{_env_var(k): v for k, v in AS_STRINGS.items() if v},
+        _env_var("organization_id"): f"{portal.organization_id}",
+        _env_var("aggregate_span"): "day",
+    }
+    assert all(isinstance(value, str) for value in env.values())
+    done = _run_cli(env, f"--catalog={catalog}")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    records = [
+        message["record"]
+        for message in map(json.loads, done.stdout.splitlines())
+        if message["type"] == "RECORD"
+    ]
+    assert {record["id"] for record in records} == {
+        record["id"] for record in expected_records(portal, "courses")
+    }
+    # page_size="7" reached the API: the courses were read 7 at a time.
+    assert any(
+        r.path.endswith("/courses/list/") and r.query.get("page_size") == "7"
+        for r in portal.requests
+    )
+
+
+def test_discovery_through_config_env_takes_string_numbers(portal: SandboxPortal) -> None:
+    env = {
+        **_portal_env(portal),
+        _env_var("request_timeout"): "30",
+        _env_var("max_retry_seconds"): "60.5",
+        _env_var("sandbox"): "false",
+    }
+    done = _run_cli(env, "--discover")
+    assert done.returncode == 0, done.stderr
+    assert {s["tap_stream_id"] for s in json.loads(done.stdout)["streams"]} >= {"courses"}
+    assert "Config validation failed" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("page_size", "five"),
+        ("page_size", "500"),
+        ("organization_id", "abc"),
+        ("request_timeout", "1e12"),
+        ("lookback_days", "-3"),
+        ("max_retries", "1000"),
+        ("sandbox", "maybe"),
+        ("aggregate_span", "year"),
+    ],
+)
+def test_config_env_refuses_a_bad_value_in_one_line_naming_it(
+    portal: SandboxPortal, setting: str, value: str
+) -> None:
+    env = {**_portal_env(portal), _env_var(setting): value}
+    done = _run_cli(env)
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    assert len(_error_lines(done.stderr, f"'{setting}'")) == 1, done.stderr
+    assert portal.client_secret not in done.stderr

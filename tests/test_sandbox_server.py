@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tap_udemy_business.sandbox import DatasetParams, FaultParams, SandboxPortal
-from tap_udemy_business.sandbox.model import CLASS_NAMES, FIELD_SETS
+from tap_udemy_business.sandbox.model import CLASS_NAMES
 
 DATA = DatasetParams(
     seed=5, learners=60, courses=30, items_per_course=6, learning_paths=3, history_days=30
@@ -234,10 +234,11 @@ def test_field_sets(sandbox: SandboxPortal, http: requests.Session, endpoint: st
     record = sandbox.ground_truth(endpoint)[0]
     extra = {"_class"} | ({"id"} & set(record))
     fields = f"fields[{CLASS_NAMES[endpoint]}]"
+    sets = sandbox.dataset.field_sets(endpoint)
     for name in ("@min", "@default"):
-        expected = (set(FIELD_SETS[endpoint][name]) & set(record)) | extra
+        expected = (set(sets[name]) & set(record)) | extra
         assert keys_of(http, sandbox, endpoint, {fields: name}) == expected
-    default = (set(FIELD_SETS[endpoint]["@default"]) & set(record)) | extra
+    default = (set(sets["@default"]) & set(record)) | extra
     assert keys_of(http, sandbox, endpoint, {}) == default
     assert keys_of(http, sandbox, endpoint, {fields: "@all"}) == set(record)
 

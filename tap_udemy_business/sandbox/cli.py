@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tap_udemy_business.sandbox.dialects import DIALECTS
 from tap_udemy_business.sandbox.faults import FaultParams
 from tap_udemy_business.sandbox.model import DatasetParams
 from tap_udemy_business.sandbox.server import SandboxPortal
@@ -64,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-secret", default="sandbox-client-secret")
     data = parser.add_argument_group("dataset (deterministic from --seed)")
     data.add_argument("--today", type=date.fromisoformat, help="the portal's date, YYYY-MM-DD")
+    data.add_argument(
+        "--dialect",
+        choices=tuple(DIALECTS),
+        help="record shapes to serve: the sandbox's own (default), the 2018 guide's tables, "
+        "or the shapes observed from real portals",
+    )
     for flag, _, kind in _DATASET_FLAGS:
         data.add_argument(flag, type=kind)
     faults = parser.add_argument_group("faults (all off by default)")
@@ -96,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset_fields = _pick(args, _DATASET_FLAGS)
     if args.today is not None:
         dataset_fields["today"] = args.today
+    if args.dialect is not None:
+        dataset_fields["dialect"] = args.dialect
     fault_fields = _pick(args, _FAULT_FLAGS)
     if args.error_statuses is not None:
         fault_fields["error_statuses"] = args.error_statuses

@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from tap_udemy_business.sandbox import model_catalog as cat
+from tap_udemy_business.sandbox.dialects import DEFAULT_DIALECT, DIALECTS
 from tap_udemy_business.sandbox.model_activity import (
     EnrollmentParams,
     Enrollments,
@@ -258,11 +259,16 @@ class DatasetParams:
     learning_paths: int = 6
     history_days: int = 90
     today: date = date(2026, 11, 28)
-    anonymized_ratio: float = 0.04
+    anonymized_ratio: float = 0.10
     late_ratio: float = 0.05
+    #: The record shapes served: `sandbox`, `guide` or `observed` (see `dialects.py`).
+    dialect: str = DEFAULT_DIALECT
 
     def __post_init__(self) -> None:
         """Reject sizes the generator cannot honour, early and with a clear message."""
+        if self.dialect not in DIALECTS:
+            msg = f"dialect must be one of {', '.join(DIALECTS)}"
+            raise ValueError(msg)
         if self.learners < 0 or self.learning_paths < 0:
             msg = "learners and learning_paths must be >= 0"
             raise ValueError(msg)
@@ -342,6 +348,10 @@ class Selection:
         stop = min(self.count, stop)
         if start >= stop:
             return []
+        shape = self._ds.dialect.shape
+        return [shape(self.endpoint, row) for row in self._model_rows(start, stop)]
+
+    def _model_rows(self, start: int, stop: int) -> list[dict[str, Any]]:
         ds = self._ds
         period = self._period
         if period is None:
@@ -381,6 +391,14 @@ class Dataset:
         """Build the (small) catalog now; learners' enrollments on the first analytics query."""
         self.params = params or DatasetParams()
         p = self.params
+        self.dialect = DIALECTS[p.dialect]
+        self._field_sets = {
+            endpoint: {
+                name: self.dialect.fields(endpoint, names, minimal=name == "@min")
+                for name, names in sets.items()
+            }
+            for endpoint, sets in FIELD_SETS.items()
+        }
         self.base = cat.mix(p.seed & cat.MASK64)
         self._lock = threading.RLock()
         self._today = p.today.toordinal()
@@ -400,6 +418,14 @@ class Dataset:
         self._enrollments: Enrollments | None = None
         self._emails: dict[str, list[int]] | None = None
         self._queries: OrderedDict[tuple[Any, ...], Selection] = OrderedDict()
+
+    def class_name(self, endpoint: str) -> str:
+        """The `_class` of the endpoint's records, which keys its `fields[...]` parameter."""
+        return self.dialect.classes[endpoint]
+
+    def field_sets(self, endpoint: str) -> dict[str, list[str]]:
+        """The endpoint's `@min`, `@default` and `@all` field names, in this dialect."""
+        return self._field_sets[endpoint]
 
     # -- clock -------------------------------------------------------------------------------
     @property

@@ -270,6 +270,10 @@ def join_day(base: int, index: int, history_start: int, join_span: int) -> int:
     return history_start + (hash_of(base, SALT_LEARNER, index) >> 40) % join_span
 
 
+#: What a learner whose personal data was deleted is called in every learner row.
+ANONYMIZED_EMAIL = "Anonymized User"
+
+
 def build_learner(
     base: int, index: int, history_start: int, join_span: int, anonymized_ratio: float
 ) -> Learner:
@@ -307,9 +311,9 @@ def build_learner(
         return Learner(
             index,
             10001 + index,
-            "Anonymized User",
-            None,
-            None,
+            ANONYMIZED_EMAIL,
+            "Anonymized",
+            "User",
             role,
             None,
             None,

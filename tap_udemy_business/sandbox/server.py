@@ -37,8 +37,6 @@ import orjson
 
 from tap_udemy_business.sandbox.faults import NO_FAULT, FaultInjector, FaultKind, FaultParams
 from tap_udemy_business.sandbox.model import (
-    CLASS_NAMES,
-    FIELD_SETS,
     Dataset,
     DatasetParams,
     Filters,
@@ -416,7 +414,7 @@ class SandboxPortal:
         self._check_endpoint(endpoint_key)
         query = {key: str(value) for key, value in filters.items() if value is not None}
         query["page_size"] = str(page_size)
-        query[f"fields[{CLASS_NAMES[endpoint_key]}]"] = fields
+        query[f"fields[{self._dataset.class_name(endpoint_key)}]"] = fields
         page = self._page(endpoint_key, query)
         for number in range(2, page.pages + 1):
             query["page"] = str(number)
@@ -482,11 +480,14 @@ class SandboxPortal:
             user_email=email or None,
         )
 
-    @staticmethod
-    def _fields(endpoint: str, query: dict[str, str]) -> tuple[str, ...] | None:
-        """The requested field names, sorted (a cache key); ``None`` means every field."""
-        raw = query.get(f"fields[{CLASS_NAMES[endpoint]}]", "@default")
-        sets = FIELD_SETS[endpoint]
+    def _fields(self, endpoint: str, query: dict[str, str]) -> tuple[str, ...] | None:
+        """The requested field names, sorted (a cache key); ``None`` means every field.
+
+        Only the key naming the records' own `_class` counts: any other `fields[...]` is
+        ignored and the default field set answered, as the API does.
+        """
+        raw = query.get(f"fields[{self._dataset.class_name(endpoint)}]", "@default")
+        sets = self._dataset.field_sets(endpoint)
         names: set[str] = set()
         for part in (piece.strip() for piece in raw.split(",")):
             if part == "@all":
