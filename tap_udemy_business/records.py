@@ -70,7 +70,8 @@ class RecordChecker:
             schema, use_formats=False
         )
         self._field_validators: dict[str, Callable[[t.Any], t.Any]] = {}
-        self._documented = frozenset(properties)
+        # A field the API itself calls `undocumented_fields` is folded away like any other.
+        self._documented = frozenset(properties) - {UNDOCUMENTED}
         self._essential = frozenset(key_fields) | frozenset(schema.get("required", ()))
         self._integers = frozenset(
             name for name, spec in properties.items() if "integer" in _types(spec)

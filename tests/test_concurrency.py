@@ -49,7 +49,7 @@ def test_field_pushdown_requests_only_selected_fields(portal: SandboxPortal) -> 
 
     config = portal.tap_config()
     catalog = TapUdemyBusiness(config=config, parse_env_config=False).catalog_dict
-    keep = {"user_id", "course_id", "item_id", "item_completion_ratio"}
+    keep = {"learner_key", "course_id", "item_id", "item_completion_ratio"}
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
             breadcrumb = metadata["breadcrumb"]
@@ -63,10 +63,18 @@ def test_field_pushdown_requests_only_selected_fields(portal: SandboxPortal) -> 
     portal.clear_requests()
     result = run_tap(config, catalog=catalog)
     sent = {r.query["fields[user_progress]"] for r in portal.requests}
-    assert sent == {"_class,user_id,course_id,item_id,item_completion_ratio"}
+    # What learner_key is built from is asked for too, and dropped from the output.
+    assert sent == {
+        "_class,user_id,lms_user_id,user_email,user_external_id,course_id,item_id,"
+        "item_start_time,item_completion_ratio"
+    }
     records = result.records["user_progress"]
     assert records
     assert all(set(r) <= keep | {"_class", "from_date", "to_date"} for r in records)
+    full = run_tap(config, catalog=catalog_selecting(config, ("user_progress",)))
+    assert [r["learner_key"] for r in records] == [
+        r["learner_key"] for r in full.records["user_progress"]
+    ]
 
 
 def test_the_limiter_halves_on_throttle_and_grows_back() -> None:

@@ -5,6 +5,7 @@ It never hangs, never loops and never emits a record that fails its schema.
 
 from __future__ import annotations
 
+import copy
 import json
 import typing as t
 
@@ -92,20 +93,37 @@ def progress_stream() -> t.Any:
 
 @given(data=st.data())
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_records_that_break_the_schema_are_never_emitted(
+def test_records_that_break_the_schema_are_never_emitted_nor_stop_the_sync(
     progress_stream: t.Any, data: t.Any
 ) -> None:
+    """Invalid values are set aside, never emitted, never lost; only a broken key is fatal."""
     schema = json.loads(schema_path("user_progress").read_text())
     records = data.draw(st.lists(_record_like(schema), min_size=1, max_size=3))
+    sent = copy.deepcopy(records)
     page = Page(url=URL, count=len(records), next_url=None, records=records)
     validator = jsonschema.Draft202012Validator(schema)
+    key_fields = {"learner_key", "course_id", "item_id", "from_date", "to_date"}
+
+    def key_broken(record: dict[str, t.Any]) -> bool:
+        return any(
+            not validator.evolve(schema=schema["properties"][name]).is_valid(record.get(name))
+            or record.get(name) is None
+            for name in key_fields
+        )
+
     try:
         emitted = progress_stream.checked(page)
     except UdemyFatalError as exc:
         assert URL in str(exc)
-        assert any(not validator.is_valid(r) for r in records)
+        assert any(key_broken(r) for r in sent)
         return
+    assert not any(key_broken(r) for r in sent)
     assert all(validator.is_valid(r) for r in emitted)
+    for original, record in zip(sent, emitted, strict=True):
+        kept = record.get("undocumented_fields") or {}
+        for name, value in original.items():
+            # Every value sent is still there: in its field, or set aside by name.
+            assert record.get(name) == value or kept.get(name) == value, name
 
 
 @given(hops=st.integers(min_value=1, max_value=6))
@@ -154,13 +172,20 @@ def test_a_float_in_an_integer_field_is_judged_by_its_value(progress_stream: t.A
     """5.0 is an integer to JSON Schema and 5.5 is not: the same shape, other verdicts."""
     base = {
         "_class": "user_progress",
+        "learner_key": "e:0123",
         "course_id": 1,
         "item_id": 2,
         "from_date": "2026-01-01",
         "to_date": "2026-01-31",
     }
     fine = Page(url=URL, count=1, next_url=None, records=[{**base, "user_id": 5.0}])
-    assert progress_stream.checked(fine)
+    (record,) = progress_stream.checked(fine)
+    assert record["user_id"] == 5
+    assert type(record["user_id"]) is int
     bad = Page(url=URL, count=1, next_url=None, records=[{**base, "user_id": 5.5}])
-    with pytest.raises(UdemyFatalError, match="user_id"):
-        progress_stream.checked(bad)
+    (record,) = progress_stream.checked(bad)
+    assert record["user_id"] is None
+    assert record["undocumented_fields"] == {"user_id": 5.5}
+    broken_key = Page(url=URL, count=1, next_url=None, records=[{**base, "item_id": 2.5}])
+    with pytest.raises(UdemyFatalError, match="item_id"):
+        progress_stream.checked(broken_key)

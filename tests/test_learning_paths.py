@@ -6,7 +6,7 @@ import typing as t
 
 import pytest
 
-from .conftest import expected_records, key_of, run_tap
+from .conftest import assert_same_rows, expected_records, run_tap
 
 if t.TYPE_CHECKING:
     from tap_udemy_business.sandbox import SandboxPortal
@@ -23,10 +23,11 @@ def test_paths_are_made_of_catalog_courses(portal: SandboxPortal) -> None:
         assert {i["id"] for i in items if i["type"] == "course"} <= course_ids
     path_ids = {p["id"] for p in paths}
     assert {r["path_id"] for r in result.records["user_path_activity"]} <= path_ids
-    expected = expected_records(portal, "user_path_activity")
-    assert {key_of("user_path_activity", r) for r in expected} == {
-        key_of("user_path_activity", r) for r in result.records["user_path_activity"]
-    }
+    assert_same_rows(
+        "user_path_activity",
+        result.records["user_path_activity"],
+        expected_records(portal, "user_path_activity"),
+    )
 
 
 @pytest.mark.parametrize("status", [403, 404])
