@@ -172,8 +172,7 @@ class UdemyStream(RESTStream[t.Any]):
         found = classes.pop()
         if isinstance(found, str) and found and found != self.fields_type:
             self.logger.info(
-                "Stream '%s': the API's records are of type '%s', not '%s': asking for "
-                "fields[%s]",
+                "Stream '%s': the API's records are of type '%s', not '%s': asking for fields[%s]",
                 self.name,
                 found,
                 self.fields_type,

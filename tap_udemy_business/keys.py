@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import typing as t
-from collections import Counter
 
 if t.TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import Sequence
 
     from tap_udemy_business.records import Record

@@ -121,8 +121,10 @@ class ReportingStream(UdemyStream):
         return min(end, yesterday) if end else yesterday
 
     def _count(self, first: dt.date, last: dt.date) -> int:
-        """How many rows a period holds, from a one-record page (which also tells the
-        API's date and the records' `_class`)."""
+        """How many rows a period holds, from a one-record page.
+
+        The page also tells the API's date and the records' `_class`.
+        """
         url = self.query_url(from_date=first.isoformat(), to_date=last.isoformat(), page_size="1")
         page = self.fetch_page(url)
         self.learn_record_class(page)

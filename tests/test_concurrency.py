@@ -65,8 +65,10 @@ def test_field_pushdown_requests_only_selected_fields(portal: SandboxPortal) -> 
     sent = {r.query["fields[user_progress]"] for r in portal.requests}
     # What learner_key is built from is asked for too, and dropped from the output.
     assert sent == {
-        "_class,user_id,lms_user_id,user_email,user_external_id,course_id,item_id,"
-        "item_start_time,item_completion_ratio"
+        (
+            "_class,user_id,lms_user_id,user_email,user_external_id,course_id,item_id,"
+            "item_start_time,item_completion_ratio"
+        )
     }
     records = result.records["user_progress"]
     assert records

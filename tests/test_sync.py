@@ -66,9 +66,7 @@ def test_keys_are_unique_within_a_sync(full_sync: tuple[SyncResult, list[t.Any]]
 def test_anonymized_learners_keep_distinct_keys(full_sync: tuple[SyncResult, list[t.Any]]) -> None:
     result, _ = full_sync
     for stream in ("user_activity", "user_course_activity", "user_progress"):
-        anonymized = [
-            r for r in result.records[stream] if r["user_email"] == "Anonymized User"
-        ]
+        anonymized = [r for r in result.records[stream] if r["user_email"] == "Anonymized User"]
         assert len({r["learner_key"] for r in anonymized}) >= 2, stream
 
 

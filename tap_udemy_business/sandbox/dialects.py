@@ -58,7 +58,7 @@ def _stable(*parts: object) -> int:
 
 
 def _quiz_score(result: object) -> object:
-    """ "4/5" as the real-response schemas type it: a number (here the percentage)."""
+    """A quiz result such as "4/5" as real portals type it: a number (the percentage)."""
     if not isinstance(result, str) or "/" not in result:
         return result
     right, _, total = result.partition("/")
