@@ -33,9 +33,11 @@ if t.TYPE_CHECKING:
 
 #: Udemy for Business started in 2015: "the whole history" starts no earlier.
 HISTORY_START = dt.date(2015, 1, 1)
-#: Empty stretches of history are skipped a block at a time, with a one-record probe;
-#: block-window streams read one block per query.
+#: Days per query of the endpoints with a row per item (user_progress).
 BLOCK_DAYS = 31
+#: Windows per one-record probe that skips an empty stretch of history: about a month of
+#: days, a quarter of weeks, a year of months or of blocks.
+PROBE_GROUPS = {"day": 31, "week": 13, "month": 12, "block": 12}
 
 
 class ReportingStream(UdemyStream):
@@ -140,8 +142,9 @@ class ReportingStream(UdemyStream):
 
         The first request, a one-record probe of the whole range, tells the API's date
         (hence where reporting data ends), the records' `_class` (hence the `fields[...]`
-        key) and whether there is anything to read at all. Day windows also skip empty
-        blocks of days, one probe a block.
+        key) and whether there is anything to read at all. Empty stretches of history
+        (before the organization's first learner) are then skipped a group of windows at a
+        time, one probe a group.
         """
         provisional_last = self.last_day()
         if first > provisional_last:
@@ -150,16 +153,12 @@ class ReportingStream(UdemyStream):
         last = self.last_day()
         if empty and last <= provisional_last:
             return
-        if self.span != "day":
-            for start, end in windows(first, last, self.span):
-                yield self._query(start, end, first)
-            return
-        for block_start, block_end in windows(first, last, "block"):
-            whole_range = block_start == first and block_end == last
-            if whole_range or self._count(block_start, block_end) > 0:
-                for offset in range((block_end - block_start).days + 1):
-                    day = block_start + dt.timedelta(days=offset)
-                    yield self._query(day, day, first)
+        spans = list(windows(first, last, self.span))
+        size = PROBE_GROUPS[self.span]
+        for i in range(0, len(spans), size):
+            group = spans[i : i + size]
+            if len(group) == len(spans) or self._count(group[0][0], group[-1][1]) > 0:
+                yield from (self._query(start, end, first) for start, end in group)
 
 
 def window_start(day: dt.date, span: str) -> dt.date:

@@ -11,7 +11,9 @@ from urllib.parse import parse_qs
 import jsonschema
 import pytest
 
+from tap_udemy_business.sandbox.server import ENDPOINT_PATHS
 from tap_udemy_business.schema_files import schema_path
+from tap_udemy_business.streams import STREAM_TYPES
 
 from .conftest import (
     ALL_STREAMS,
@@ -141,3 +143,26 @@ def test_user_progress_is_read_in_blocks_that_hold_each_row(
         activity = record["item_completion_time"] or record["item_start_time"]
         if activity:
             assert record["from_date"] <= activity[:10] <= record["to_date"]
+
+
+def test_fields_are_asked_for_under_the_records_own_type(
+    dialect_portal: SandboxPortal, full_sync: tuple[SyncResult, list[t.Any]]
+) -> None:
+    """A `fields[...]` key naming another type gets the smaller default field set: the tap
+    learns the type from its first, one-record request, and asks every later one right."""
+    _, served = full_sync
+    classes = {
+        path: dialect_portal.dataset.class_name(endpoint)
+        for endpoint, path in ENDPOINT_PATHS.items()
+    }
+    for path, record_class in classes.items():
+        asked = [r for r in served if r.path.endswith(path)]
+        assert asked, path
+        probe, *rest = asked
+        assert probe.query["page_size"] == "1"
+        assert rest, path
+        for request in rest:
+            assert request.query.get(f"fields[{record_class}]") == "@all", request.raw_query
+    if dialect_portal.dataset.params.dialect == "observed":
+        guessed = {s.path: s.record_class for s in STREAM_TYPES}
+        assert any(guessed[path] != record_class for path, record_class in classes.items())
