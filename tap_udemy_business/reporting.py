@@ -29,6 +29,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
+    from tap_udemy_business.pages import Page
     from tap_udemy_business.records import Record
 
 #: Udemy for Business started in 2015: "the whole history" starts no earlier.
@@ -87,11 +88,20 @@ class ReportingStream(UdemyStream):
                     self._write_state_message()
                 previous = query
                 seen = Counter()
-            for record in page.records:
-                record["from_date"] = window_start
-                record["to_date"] = window_end
-            self._learner_keys.stamp(page.records, seen, window_start)
+            self.stamp(page, (window_start, window_end), seen)
             yield self.checked(page)
+
+    def stamp(self, page: Page, window: tuple[str, str], seen: Counter[tuple[t.Any, ...]]) -> None:
+        """Add what the tap derives to a page's records: their window and `learner_key`.
+
+        Args:
+            page: a page of the window's request.
+            window: the request's `from_date` and `to_date`.
+            seen: the keys given so far in this request (shared by its pages).
+        """
+        for record in page.records:
+            record["from_date"], record["to_date"] = window
+        self._learner_keys.stamp(page.records, seen, window[0])
 
     def first_day(self, context: Context | None) -> dt.date:
         """The bookmark minus `lookback_days`, not before `start_date`; else `start_date`.
