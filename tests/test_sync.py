@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import typing as t
@@ -166,3 +167,39 @@ def test_fields_are_asked_for_under_the_records_own_type(
     if dialect_portal.dataset.params.dialect == "observed":
         guessed = {s.path: s.record_class for s in STREAM_TYPES}
         assert any(guessed[path] != record_class for path, record_class in classes.items())
+
+
+def test_a_value_of_no_declared_type_is_kept_reported_and_never_stops_the_sync(
+    fresh_portal: SandboxPortal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A portal that sends `course_duration` as text on some rows: all rows still arrive."""
+    base = fresh_portal.dataset.dialect
+
+    def odd(duration: t.Any) -> t.Any:
+        return "n/a" if isinstance(duration, (int, float)) and int(duration) % 3 == 0 else duration
+
+    converted = {**base.converted, "user_course_activity": {"course_duration": odd}}
+    fresh_portal.dataset.dialect = dataclasses.replace(base, converted=converted)
+    config = fresh_portal.tap_config()
+    result = run_tap(config, catalog=catalog_selecting(config, {"user_course_activity"}))
+    expected = expected_records(fresh_portal, "user_course_activity")
+    odd_rows = [r for r in expected if r["course_duration"] == "n/a"]
+    assert odd_rows, "no row got an odd value: the test would prove nothing"
+    got = result.records["user_course_activity"]
+    assert len(got) == len(expected)
+    set_aside = [r for r in got if (r.get("undocumented_fields") or {}).get("course_duration")]
+    assert len(set_aside) == len(odd_rows)
+    assert all(r["course_duration"] is None for r in set_aside)
+    # Moved back where it came from, every emitted row is the portal's row.
+    restored = []
+    for record in got:
+        kept = dict(record.get("undocumented_fields") or {})
+        if "course_duration" in kept:
+            record = {**record, "course_duration": kept.pop("course_duration")}
+            record["undocumented_fields"] = kept
+        restored.append(record)
+    assert_same_rows("user_course_activity", restored, expected)
+    warnings = [r.getMessage() for r in caplog.records if "course_duration" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert f"{len(odd_rows)} values of 'course_duration'" in warnings[0]
+    assert f"({len(odd_rows)} string)" in warnings[0]
