@@ -195,9 +195,10 @@ def test_a_value_of_no_declared_type_is_kept_reported_and_never_stops_the_sync(
     for record in got:
         kept = dict(record.get("undocumented_fields") or {})
         if "course_duration" in kept:
-            record = {**record, "course_duration": kept.pop("course_duration")}
-            record["undocumented_fields"] = kept
-        restored.append(record)
+            duration = kept.pop("course_duration")
+            restored.append({**record, "course_duration": duration, "undocumented_fields": kept})
+        else:
+            restored.append(record)
     assert_same_rows("user_course_activity", restored, expected)
     warnings = [r.getMessage() for r in caplog.records if "course_duration" in r.getMessage()]
     assert len(warnings) == 1, warnings
