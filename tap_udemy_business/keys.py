@@ -25,7 +25,6 @@ import hashlib
 import typing as t
 
 if t.TYPE_CHECKING:
-    from collections import Counter
     from collections.abc import Sequence
 
     from tap_udemy_business.records import Record
@@ -57,7 +56,7 @@ class LearnerKeys:
         self._facts = tuple(learner_facts)
         self._emails: dict[str, str] = {}
 
-    def stamp(self, records: list[Record], seen: Counter[tuple[t.Any, ...]], window: str) -> None:
+    def stamp(self, records: list[Record], seen: dict[tuple[t.Any, ...], int], window: str) -> None:
         """Set `learner_key` on each record.
 
         Args:
@@ -69,10 +68,9 @@ class LearnerKeys:
         for record in records:
             key = self.learner(record, window)
             whole = (key, *(record.get(name) for name in key_fields))
-            seen[whole] += 1
-            if seen[whole] > 1:
-                key = f"{key}~{seen[whole]}"
-            record[LEARNER_KEY] = key
+            times = seen.get(whole, 0) + 1
+            seen[whole] = times
+            record[LEARNER_KEY] = key if times == 1 else f"{key}~{times}"
 
     def learner(self, record: Record, window: str) -> str:
         """The key of the learner a row is about, before any repeat suffix."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
-from collections import Counter
 from functools import cached_property
 
 from tap_udemy_business.client import UdemyStream
@@ -78,7 +77,7 @@ class ReportingStream(UdemyStream):
         first = self.first_day(context)
         total_days = (self.last_day() - first).days + 1
         previous = None
-        seen: Counter[tuple[t.Any, ...]] = Counter()
+        seen: dict[tuple[t.Any, ...], int] = {}
         for query, page in self.read_queries(self._queries(first), total_days):
             window_start, window_end = t.cast("tuple[str, str]", query.tag)
             if query is not previous:
@@ -87,11 +86,13 @@ class ReportingStream(UdemyStream):
                     # the bookmark: say so now, so a killed run resumes from this window.
                     self._write_state_message()
                 previous = query
-                seen = Counter()
+                seen = {}
             self.stamp(page, (window_start, window_end), seen)
             yield self.checked(page)
 
-    def stamp(self, page: Page, window: tuple[str, str], seen: Counter[tuple[t.Any, ...]]) -> None:
+    def stamp(
+        self, page: Page, window: tuple[str, str], seen: dict[tuple[t.Any, ...], int]
+    ) -> None:
         """Add what the tap derives to a page's records: their window and `learner_key`.
 
         Args:
