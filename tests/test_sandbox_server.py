@@ -481,6 +481,7 @@ def test_request_log(sandbox: SandboxPortal, http: requests.Session) -> None:
 def test_cli_serves_and_prints_its_url() -> None:
     command = [sys.executable, "-m", "tap_udemy_business.sandbox.cli", "--port", "0"]
     command += ["--learners", "20", "--courses", "5", "--seed", "3", "--today", "2026-06-01"]
+    command += ["--dialect", "observed"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert process.stdout is not None
@@ -505,6 +506,15 @@ def test_cli_serves_and_prints_its_url() -> None:
             timeout=10,
         )
         assert response.json()["count"] == 5
+        activity = requests.get(
+            f"{config['api_url']}/api-2.0/organizations/{config['organization_id']}"
+            "/analytics/user-course-activity/",
+            params={"fields[aggregate_organization_user_course_activity]": "@all"},
+            auth=(config["client_id"], config["client_secret"]),
+            timeout=10,
+        ).json()["results"]
+        assert activity
+        assert all(isinstance(row["is_assigned"], bool) for row in activity)
     finally:
         process.terminate()
         assert process.wait(timeout=15) == 0
