@@ -21,7 +21,7 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from tap_udemy_business.sandbox.dialects import UNKNOWN_FIELD
+from tap_udemy_business.sandbox.dialects import DIALECTS, UNKNOWN_FIELD
 from tap_udemy_business.sandbox.model import (
     CLASS_NAMES,
     ENDPOINTS,
@@ -667,3 +667,64 @@ def test_tiny_and_empty_datasets() -> None:
     for endpoint in LEARNER_ENDPOINTS:
         assert empty.select(endpoint, Filters()).count == 0
     assert empty.select("learning_paths", Filters()).rows(0, 10)[0]["editors"] == []
+
+
+# -- dialects: the shapes of each source ------------------------------------------------------
+@pytest.fixture(scope="module")
+def shaped() -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Every endpoint's whole history in every dialect (small data)."""
+    out = {}
+    for dialect in DIALECTS:
+        data = Dataset(DatasetParams(learners=60, courses=10, history_days=30, dialect=dialect))
+        out[dialect] = {endpoint: all_rows(data, endpoint) for endpoint in ENDPOINTS}
+    return out
+
+
+def test_each_dialect_sends_the_shapes_its_source_shows(
+    shaped: dict[str, dict[str, list[dict[str, Any]]]],
+) -> None:
+    guide, observed, own = shaped["guide"], shaped["observed"], shaped["sandbox"]
+    for endpoint in ("user_course_activity", "user_progress", "user_path_activity"):
+        assert all("user_id" not in r for r in guide[endpoint]), endpoint
+        assert all(isinstance(r["user_id"], int) for r in own[endpoint]), endpoint
+    assert all("user_id" in r for r in observed["user_course_activity"])
+    assert all(
+        "user_id" not in r for r in observed["user_progress"] + observed["user_path_activity"]
+    )
+    assert all({"id", "report_date"} <= set(r) for r in guide["user_activity"])
+    assert all(not {"id", "report_date"} & set(r) for r in observed["user_activity"])
+    assert {r["is_assigned"] for r in guide["user_course_activity"]} == {"Yes", "No"}
+    assert {r["is_assigned"] for r in observed["user_course_activity"]} == {True, False}
+    quiz = [r["item_final_result"] for r in guide["user_progress"] if r["item_final_result"]]
+    assert quiz
+    assert all(isinstance(v, str) and "/" in v for v in quiz)
+    scores = [r["item_final_result"] for r in observed["user_progress"] if r["item_final_result"]]
+    assert scores
+    assert all(isinstance(v, (int, float)) for v in scores)
+    assert {r["_class"] for r in observed["user_progress"]} != {"user_progress"}
+    assert all("primary_category" in r for r in observed["courses"])
+    for dialect, rows in shaped.items():
+        for endpoint in LEARNER_ENDPOINTS:
+            anonymized = [r for r in rows[endpoint] if r["user_email"] == "Anonymized User"]
+            assert anonymized, (dialect, endpoint)
+            assert all(r["user_name"] == "Anonymized" for r in anonymized)
+            assert all(UNKNOWN_FIELD in r for r in rows[endpoint])
+        minutes = [r["num_video_consumed_minutes"] for r in rows["user_course_activity"]]
+        assert any(type(m) is int for m in minutes), dialect
+        assert any(type(m) is float for m in minutes), dialect
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_every_dialects_rows_fit_the_tap_schemas_once_the_tap_adds_its_fields(
+    dialect: str, shaped: dict[str, dict[str, list[dict[str, Any]]]]
+) -> None:
+    for endpoint, rows in shaped[dialect].items():
+        schema = json.loads((SCHEMAS / f"{endpoint}.json").read_text())
+        validator = Draft202012Validator(schema)
+        added = {"learner_key": "e:0", "from_date": "2026-11-01", "to_date": "2026-11-01"}
+        for row in rows:
+            stamped = {k: v for k, v in row.items() if k in schema["properties"]}
+            if endpoint in LEARNER_ENDPOINTS:
+                stamped.update(added)
+            errors = [e.message for e in validator.iter_errors(stamped)]
+            assert not errors, (dialect, endpoint, errors[:3])
