@@ -82,8 +82,6 @@ class UdemyConnection:
             self.base_url, self.auth, pool_size=max(10, self.concurrency * 2), user_agent=USER_AGENT
         )
         self.server_date: dt.date | None = None
-        #: Set once any request has ended, with the API's date known if it sent one.
-        self.dated = threading.Event()
 
     def note_server_date(self, response: requests.Response) -> None:
         """Remember the API's own date (its `Date` header): reporting ends the day before."""
@@ -210,10 +208,7 @@ class UdemyStream(RESTStream[t.Any]):
 
     def fetch_page(self, url: str) -> Page:
         """Read one page, with retries on transient failures and invalid JSON."""
-        try:
-            return self._fetch_with_retries(url)
-        finally:
-            self.connection.dated.set()
+        return self._fetch_with_retries(url)
 
     def _fetch_once(self, url: str) -> Page:
         if self._cancel.is_set():
