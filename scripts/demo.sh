@@ -21,9 +21,9 @@ echo
 echo "Loaded into .meltano/warehouse.duckdb (schema udemy_business). The five courses most watched:"
 meltano invoke duckdb .meltano/warehouse.duckdb -c "
 SELECT c.title AS course,
-       count(DISTINCT a.user_id) AS learners,
+       count(DISTINCT a.learner_key) AS learners,
        round(sum(a.num_video_consumed_minutes) / 60, 1) AS hours_watched,
-       count(DISTINCT a.user_id) FILTER (WHERE a.course_completion_date IS NOT NULL) AS completed
+       count(DISTINCT a.learner_key) FILTER (WHERE a.course_completion_date IS NOT NULL) AS completed
 FROM udemy_business.user_course_activity AS a
 JOIN udemy_business.courses AS c ON c.id = a.course_id
 GROUP BY c.title
