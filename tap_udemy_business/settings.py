@@ -206,7 +206,17 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 
 
 def declared_types(schema: t.Mapping[str, t.Any]) -> set[str]:
-    """The JSON types one property's schema allows, from `type` and its `anyOf` branches."""
+    """The JSON types one property's schema allows, from `type` and its `anyOf` branches.
+
+    Coercion is driven by these, not by a list of names, so a setting added to the schema
+    (or one the SDK merges in, like `flattening_max_depth`) is read the same way.
+
+    Args:
+        schema: one entry of the settings schema's `properties`.
+
+    Returns:
+        The type names, e.g. {"integer", "null"}; empty when the schema declares none.
+    """
     declared = schema.get("type", [])
     types = {declared} if isinstance(declared, str) else set(declared)
     for branch in schema.get("anyOf", []):
@@ -265,11 +275,12 @@ def _coerce_value(value: t.Any, types: set[str]) -> t.Any:
 def environment_config(schema: t.Mapping[str, t.Any], prefix: str) -> dict[str, t.Any]:
     """Settings from `<prefix><SETTING>` environment variables (and a `.env` file).
 
-    The SDK's own parser calls `int()` on integer settings, so `PAGE_SIZE=five` ends in a
-    traceback, leaves numbers as strings, and reads any unknown word as a false boolean.
-    Here every integer, number and boolean setting is read as its raw string instead, for
-    `coerce_config` to convert or leave for the schema to refuse by name; arrays and
-    objects (stream maps, batch config) keep the SDK's parsing.
+    The SDK's own parser calls `int()` on integer settings (so `PAGE_SIZE=five` ends in a
+    traceback), passes numbers on as strings (which the schema then refuses), and reads any
+    word but true/1/yes/on as a false boolean. Here every integer, number and boolean
+    setting is read as its raw string instead, for `coerce_config` to convert, or to leave
+    for the schema to refuse by name. Everything else (strings, and the arrays and objects
+    of stream maps and batch config) keeps the SDK's parsing, `.env` loading included.
 
     Args:
         schema: the tap's settings schema (with the SDK's built-in settings merged in).
@@ -295,7 +306,13 @@ def first_error_per_setting(errors: list[str]) -> list[str]:
 
     JSON Schema reports every keyword a value breaks (`7` for `aggregate_span` is both
     "not of type 'string'" and "not one of [...]"); one line says what is wrong, and the
-    first is the type, the most basic. Messages about no single setting are all kept.
+    first is the type, the most basic.
+
+    Args:
+        errors: the SDK's messages, each ending `in config['<setting>']` when about one.
+
+    Returns:
+        The messages in order, one per setting; those about no single setting all kept.
     """
     seen: set[str] = set()
     kept = []

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import typing as t
+from pathlib import Path
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
@@ -16,6 +17,8 @@ from tap_udemy_business.tap import TapUdemyBusiness
 if t.TYPE_CHECKING:
     from tap_udemy_business.sandbox import SandboxPortal
 
+REPO = Path(__file__).resolve().parents[1]
+TAP_NAME = "tap-udemy-business"
 GOOD = {
     "client_id": "id",
     "client_secret": "s3cr3t-value",

@@ -28,7 +28,10 @@ HUB_REQUIRED = (
 KINDS = {
     "string": "string",
     "integer": "integer",
-    "number": "decimal",
+    # Not `decimal`: Meltano 4.4 turns a decimal setting from an environment variable into a
+    # Decimal it cannot write to the tap's config (`Object of type Decimal is not JSON
+    # serializable`) and stops. As a string it passes "30" on, which the tap reads as 30.
+    "number": "string",
     "boolean": "boolean",
     "object": "object",
     "array": "array",

@@ -771,3 +771,61 @@ def test_backfill_windows_run_in_parallel_each_with_its_own_state(
         )
         bookmark = state["singer_state"]["bookmarks"]["user_activity"]["replication_key_value"]
         assert bookmark <= last.isoformat(), (name, bookmark)
+
+
+# -- settings from Meltano's environment variables ------------------------------------------------
+def _invoke_courses(
+    meltano: Meltano, meltano_db: dict[str, str], portal: SandboxPortal, settings: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`meltano invoke tap-udemy-business` on courses, configured only by TAP_* variables."""
+    config = portal.tap_config()
+    env = {
+        **meltano_db,
+        "TAP_UDEMY_BUSINESS__SELECT": '["courses.*"]',  # Meltano's `select` extra
+        "TAP_UDEMY_BUSINESS_API_URL": config["api_url"],
+        "TAP_UDEMY_BUSINESS_CLIENT_ID": config["client_id"],
+        "TAP_UDEMY_BUSINESS_CLIENT_SECRET": config["client_secret"],
+        **{f"TAP_UDEMY_BUSINESS_{name.upper()}": value for name, value in settings.items()},
+    }
+    return meltano("--environment=dev", "invoke", "tap-udemy-business", env=env, check=False)
+
+
+def test_meltano_env_vars_of_every_kind_configure_the_tap(
+    meltano: Meltano, meltano_db: dict[str, str], portal: SandboxPortal
+) -> None:
+    """Numbers, integers and flags as Meltano exports them: strings, the id quoted."""
+    portal.clear_requests()
+    done = _invoke_courses(
+        meltano,
+        meltano_db,
+        portal,
+        {
+            "organization_id": f" {portal.organization_id} ",
+            "page_size": "9",
+            "lookback_days": "2",
+            "max_concurrent_requests": "2",
+            "max_retries": "3",
+            "request_timeout": "30",
+            "max_retry_seconds": "60.5",
+            "sandbox": "false",
+            "aggregate_span": "week",
+        },
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    ids = {m["record"]["id"] for m in messages if m["type"] == "RECORD"}
+    assert ids == {r["id"] for r in expected_records(portal, "courses")}
+    assert any(
+        r.path.endswith("/courses/list/") and r.query.get("page_size") == "9"
+        for r in portal.requests
+    )
+
+
+def test_a_bad_number_from_meltano_is_one_line_naming_the_setting(
+    meltano: Meltano, meltano_db: dict[str, str], portal: SandboxPortal
+) -> None:
+    done = _invoke_courses(meltano, meltano_db, portal, {"request_timeout": "soon"})
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "request_timeout" in done.stderr
+    assert portal.client_secret not in done.stderr + done.stdout

@@ -18,10 +18,7 @@ AGGREGATES = ("user_activity", "user_course_activity", "user_path_activity")
 
 def calendar_windows(first: dt.date, last: dt.date, span: str) -> list[tuple[dt.date, dt.date]]:
     """Weeks from Monday to Sunday, or calendar months, covering first..last (last cut)."""
-    if span == "week":
-        start = first - dt.timedelta(days=first.weekday())
-    else:
-        start = first.replace(day=1)
+    start = first - dt.timedelta(days=first.weekday()) if span == "week" else first.replace(day=1)
     out = []
     while start <= last:
         if span == "week":
@@ -37,10 +34,8 @@ def truth_by_window(portal: SandboxPortal, stream: str, span: str) -> list[dict[
     """The portal's rows for each window, stamped as the tap stamps them."""
     today = portal.dataset.today
     rows = []
-    for start, end in calendar_windows(today - dt.timedelta(days=400), today, span):
-        if start >= today:
-            continue
-        end = min(end, today - dt.timedelta(days=1))
+    yesterday = today - dt.timedelta(days=1)
+    for start, end in calendar_windows(today - dt.timedelta(days=400), yesterday, span):
         for record in portal.ground_truth(stream, from_date=start, to_date=end):
             stamped = {**record, "from_date": start.isoformat(), "to_date": end.isoformat()}
             rows.append(as_emitted(stream, stamped))
