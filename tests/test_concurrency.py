@@ -31,8 +31,9 @@ if t.TYPE_CHECKING:
     ids=["clean", "faulty"],
 )
 def test_concurrent_and_sequential_syncs_agree_exactly(
-    fresh_portal: SandboxPortal, faults: FaultParams, monkeypatch: pytest.MonkeyPatch
+    fresh_dialect_portal: SandboxPortal, faults: FaultParams, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    fresh_portal = fresh_dialect_portal
     monkeypatch.setattr(client, "RETRY_BASE_SECONDS", 0.005)
     fresh_portal.faults = faults
     base = {**fresh_portal.tap_config(), "page_size": 3}

@@ -62,11 +62,12 @@ def _assert_complete(portal: SandboxPortal, result: SyncResult, streams: tuple[s
     ids=["500", "502-503", "524", "truncated", "invalid-json", "dropped", "mixed"],
 )
 def test_transient_failures_are_retried_to_a_complete_sync(
-    fresh_portal: SandboxPortal,
+    fresh_dialect_portal: SandboxPortal,
     faults: FaultParams,
     quick_retries: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    fresh_portal = fresh_dialect_portal
     fresh_portal.faults = faults
     config = {**fresh_portal.tap_config(), "page_size": 10}
     result = run_tap(config, catalog=catalog_selecting(config, PROGRESS_STREAMS))
