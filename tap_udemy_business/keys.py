@@ -14,9 +14,12 @@ names. So the tap derives the key, in this order:
    and stay the same when the row is read again. Where all of them are null, the window's
    first day is hashed too, so rows of different windows never merge.
 
-A key that would repeat one already given in the same request (two anonymized learners
-whose facts are all equal) gets `~2`, `~3`, ... appended in the API's order, so no row is
-merged into another; the same request read again yields the same suffixes.
+An `a:` key that would repeat one already given in the same request (two anonymized
+learners whose facts are all equal) gets `~2`, `~3`, ... appended in the API's order, so no
+row is merged into another; the same request read again yields the same suffixes. `e:` and
+`u:` keys name one learner: a row sent twice under them (pages that shifted during a read)
+is the same row, so it keeps its key and an upserting target merges it. Only `a:` keys are
+remembered, so the memory this takes grows with the anonymized rows of one request alone.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ LEARNER_KEY = "learner_key"
 ANONYMIZED_EMAIL = "Anonymized User"
 DIGEST_CHARS = 20
 #: Bound on the e-mail digests remembered per stream.
-MAX_CACHED_EMAILS = 100_000
+MAX_CACHED_EMAILS = 10_000
 
 
 def _digest(text: str) -> str:
@@ -61,16 +64,19 @@ class LearnerKeys:
 
         Args:
             records: one page, in the API's order.
-            seen: the keys given so far in this request (pages of one request share it).
+            seen: the `a:` keys given so far in this request (its pages share it).
             window: the request's first day, hashed only when a row has no other facts.
         """
         key_fields = self._key_fields
         for record in records:
             key = self.learner(record, window)
-            whole = (key, *(record.get(name) for name in key_fields))
-            times = seen.get(whole, 0) + 1
-            seen[whole] = times
-            record[LEARNER_KEY] = key if times == 1 else f"{key}~{times}"
+            if key.startswith("a:"):
+                whole = (key, *(record.get(name) for name in key_fields))
+                times = seen.get(whole, 0) + 1
+                seen[whole] = times
+                if times > 1:
+                    key = f"{key}~{times}"
+            record[LEARNER_KEY] = key
 
     def learner(self, record: Record, window: str) -> str:
         """The key of the learner a row is about, before any repeat suffix."""
