@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from tap_udemy_business.sandbox import model_catalog as cat
-from tap_udemy_business.sandbox.dialects import DEFAULT_DIALECT, DIALECTS
+from tap_udemy_business.sandbox.dialects import DEFAULT_DIALECT, DIALECTS, SANDBOX_CLASSES
 from tap_udemy_business.sandbox.model_activity import (
     EnrollmentParams,
     Enrollments,
@@ -47,14 +47,8 @@ ENDPOINTS: Final = (
     "user_progress",
     "user_path_activity",
 )
-CLASS_NAMES: Final[dict[str, str]] = {
-    "courses": "course",
-    "learning_paths": "learning_path",
-    "user_activity": "aggregate_organization_user_activity",
-    "user_course_activity": "user_course_activity",
-    "user_progress": "user_progress",
-    "user_path_activity": "user_path_activity",
-}
+#: The `_class` of each endpoint's records in the model's own (`sandbox`) dialect.
+CLASS_NAMES: Final[dict[str, str]] = SANDBOX_CLASSES
 _USER = [
     "lms_user_id",
     "user_email",
