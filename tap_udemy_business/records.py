@@ -10,13 +10,19 @@ checked against the stream's schema, compiled once:
   emitted as null and the value, as sent, goes to `undocumented_fields` under the field's
   name; at the end of the stream one warning per field says how many values were off and
   what they were instead;
+* a string under `format: date-time` or `date` that is no date at all (`"not a date"`,
+  `"0000-00-00 00:00:00"`) would break targets that parse timestamps: it is emitted as null
+  and kept as sent in `undocumented_fields`, with one warning per field at the end;
 * only a record without a field its key is built from is fatal: it cannot be loaded.
 """
 
 from __future__ import annotations
 
+import re
 import typing as t
 from collections import Counter, defaultdict
+from functools import partial
+from operator import is_not, methodcaller
 
 import fastjsonschema
 
@@ -42,6 +48,20 @@ _JSON_TYPES: dict[type, str] = {
     list: "array",
     type(None): "null",
 }
+
+
+#: An ISO 8601 / RFC 3339 date, optionally with a time and an offset, padding allowed: what
+#: targets parse as a timestamp. Calendar-level checks (February 30) are left to them.
+_STAMP = (
+    r"[ \t]*(?!0000)\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:[Tt ](?:[01]\d|2[0-3]):[0-5]\d(?::(?:[0-5]\d|60)(?:\.\d+)?)?"
+    r"(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?)?[ \t]*"
+)
+_ONE_STAMP = re.compile(_STAMP)
+#: A page's values of one field joined by newlines: one C-level match checks them all.
+_STAMP_LINES = re.compile(rf"(?:{_STAMP}\n)*{_STAMP}")
+_DATE_FORMATS = frozenset({"date-time", "date"})
+_is_not_none = partial(is_not, None)
 
 
 def json_type(value: t.Any) -> str:
@@ -78,6 +98,14 @@ class RecordChecker:
         )
         #: (field, JSON type seen) -> how many values were set aside.
         self.set_aside: Counter[tuple[str, str]] = Counter()
+        #: Fields holding dates or timestamps, which targets parse (tap-added ones aside).
+        self._dated = tuple(
+            name
+            for name, spec in properties.items()
+            if spec.get("format") in _DATE_FORMATS and name not in self._essential
+        )
+        #: field -> how many of its strings were no date, set aside.
+        self.undated: Counter[str] = Counter()
         # A flat schema (a type per property and nothing else; formats are not checked)
         # makes a record's validity follow from its keys and the types of its values. A
         # page repeats a handful of such shapes, so each is validated once, not every
@@ -115,7 +143,32 @@ class RecordChecker:
                 continue
             if self._check_one(record, url):
                 self._remember(known, signature)
+        self._check_dates(records)
         return records
+
+    def _check_dates(self, records: list[Record]) -> None:
+        """Set aside strings under a date format that are no date, one match per field."""
+        # After the type checks these fields hold strings or null only: C-level map/filter.
+        for name in self._dated:
+            values = list(filter(_is_not_none, map(methodcaller("get", name), records)))
+            joined = "\n".join(values)
+            if not values or (
+                joined.count("\n") == len(values) - 1 and _STAMP_LINES.fullmatch(joined)
+            ):
+                continue
+            for record in records:
+                value = record.get(name)
+                if type(value) is str and not _ONE_STAMP.fullmatch(value):
+                    self.undated[name] += 1
+                    self._set_aside(record, name, value)
+
+    @staticmethod
+    def _set_aside(record: Record, name: str, value: t.Any) -> None:
+        """Emit the field as null and keep the value, as sent, in `undocumented_fields`."""
+        kept = record.get(UNDOCUMENTED) or {}
+        kept[name] = value
+        record[UNDOCUMENTED] = kept
+        record[name] = None
 
     def _check_one(self, record: Record, url: str) -> bool:
         """Validate one record, mending it if needed; True if it was valid as it came."""
@@ -146,10 +199,7 @@ class RecordChecker:
                 )
                 raise UdemyFatalError(msg)
             self.set_aside[name, json_type(value)] += 1
-            kept = record.get(UNDOCUMENTED) or {}
-            kept[name] = value
-            record[UNDOCUMENTED] = kept
-            record[name] = None
+            self._set_aside(record, name, value)
         try:
             self._validate(record)
         except fastjsonschema.JsonSchemaValueException as exc:  # the schema itself is off
@@ -186,7 +236,18 @@ class RecordChecker:
                 UNDOCUMENTED,
                 name,
             )
+        for name, count in sorted(self.undated.items()):
+            logger.warning(
+                "Stream '%s': %d values of '%s' were no date or timestamp; emitted as null, "
+                "kept as sent in %s.%s",
+                stream,
+                count,
+                name,
+                UNDOCUMENTED,
+                name,
+            )
         self.set_aside.clear()
+        self.undated.clear()
 
     def _remember(self, known: set[Signature], signature: Signature) -> None:
         """Cache a validated shape, unless a float stands in an integer field.
