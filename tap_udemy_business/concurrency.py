@@ -5,12 +5,15 @@ a large organization. Here, once a query's first page tells `count`, its other p
 requested concurrently, and the first pages of later queries (date windows) are requested
 ahead too; records still come out strictly in query and page order, so a bookmark never
 passes a page that has not been emitted, and memory holds at most a few pages per slot.
+
+`count` is only a hint for planning those reads; the `next` links are the truth of what a
+query holds, and they may not leave the query's own list (see `PageReader`).
 """
 
 from __future__ import annotations
 
 import itertools
-import math
+import logging
 import threading
 import time
 import typing as t
@@ -18,11 +21,12 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tap_udemy_business.auth import origin_of
 from tap_udemy_business.errors import SyncAbortedError, UdemyFatalError, UnsafeLinkError
-from tap_udemy_business.pages import NextLinkPaginator, Page, with_page_number
+from tap_udemy_business.pages import Page, with_page_number
+from tap_udemy_business.transport import describe_url
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +36,8 @@ GROW_AFTER_SUCCESSES = 20
 CANCEL_POLL_SECONDS = 0.25
 #: Per success, the spacing between paced requests shrinks by this factor.
 PACE_SPEEDUP = 0.999
+#: Where the reader's warnings go unless it is given a logger: the tap's own.
+LOGGER = logging.getLogger("tap-udemy-business")
 
 
 class AdaptiveLimiter:
@@ -133,24 +139,136 @@ class Query:
     page: Page | None = None
 
 
-class _Slot:
-    __slots__ = ("expanded", "future", "is_first", "paginator", "query", "url")
+class _Read:
+    """One query while it is read: what its pages have said so far, to check the next by.
 
-    def __init__(self, query: Query, url: str, *, is_first: bool) -> None:
+    `count` is the latest count a page of the query told; `rows` and `pages` are what
+    its `next` links have led to so far.
+    """
+
+    __slots__ = (
+        "count",
+        "followed",
+        "origin",
+        "pages",
+        "path",
+        "plan",
+        "planned",
+        "query",
+        "rows",
+        "warned",
+    )
+
+    def __init__(self, query: Query, *, planned: bool) -> None:
         self.query = query
+        self.origin = origin_of(query.url)
+        self.path = urlsplit(query.url).path
+        self.count: int | None = None
+        self.rows = 0
+        self.pages = 0
+        #: Whether the pages after the first are decided (derived, or to be followed).
+        self.planned = planned
+        self.plan: _Plan | None = None
+        #: The pages read by following links (and the first), to refuse a link back.
+        self.followed = {_page_key(query.url)}
+        #: Whether the query's one warning about its count has been logged.
+        self.warned = False
+
+
+class _Slot:
+    """One page to read: its URL, its request once sent, and whether to follow its link."""
+
+    __slots__ = ("first", "follow", "future", "read", "url")
+
+    def __init__(self, read: _Read, url: str, *, first: bool = False, follow: bool = False) -> None:
+        self.read = read
         self.url = url
-        self.is_first = is_first
-        self.expanded = False
+        self.first = first
+        #: Whether this page's `next` link is the page to read after it.
+        self.follow = follow
         self.future: Future[Page] | None = None
-        self.paginator: NextLinkPaginator | None = None
+
+
+class _Plan:
+    """Pages `number..last` of a query, derived from its first page's `next` and `count`.
+
+    They become slots only as the read-ahead window reaches them, so whatever `count`
+    says (10**9), a plan costs a few numbers, and at most the window is ever requested
+    past the page where the `next` links end.
+    """
+
+    __slots__ = ("last", "number", "read", "rest", "template", "where")
+
+    def __init__(self, read: _Read, template: str, last: int) -> None:
+        self.read = read
+        self.template = template
+        self.number = 2
+        self.last = last
+        parts = urlsplit(template)
+        self.where = (parts.scheme.lower(), parts.netloc.lower(), parts.path)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        self.rest = sorted(pair for pair in pairs if pair[0] != "page")
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every page of the plan has become a slot."""
+        return self.number > self.last
+
+    def take(self) -> _Slot:
+        """The plan's next page as a slot; the last one's `next` link will be followed."""
+        number = self.number
+        self.number += 1
+        url = with_page_number(self.template, number)
+        return _Slot(self.read, url, follow=number == self.last)
+
+    def covers(self, url: str) -> bool:
+        """Whether `url` names one of pages 1..last of the plan: a link back into them loops."""
+        parts = urlsplit(url)
+        if (parts.scheme.lower(), parts.netloc.lower(), parts.path) != self.where:
+            return False
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        numbers = [value for name, value in pairs if name == "page"]
+        if sorted(pair for pair in pairs if pair[0] != "page") != self.rest:
+            return False
+        if not numbers:
+            return True  # page 1, as Django REST framework links to it
+        return len(numbers) == 1 and numbers[0].isdigit() and 1 <= int(numbers[0]) <= self.last
+
+
+def _page_key(url: str) -> str:
+    """A URL as the page it names, however it is spelled.
+
+    Scheme and host in any case, parameters in any order and encoding, and no `page` as
+    `page=1` (Django REST framework's link to the first page has none): a link back to a
+    page already read is a loop whichever way the API writes it.
+    """
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(name == "page" for name, _ in pairs):
+        pairs.append(("page", "1"))
+    query = urlencode(sorted(pairs))
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}?{query}"
 
 
 class PageReader:
     """Reads queries' pages, concurrently when allowed, yielding them strictly in order.
 
-    With `concurrency` 1 it follows each page's `next` link, exactly as the API hands them
-    out. With more, it derives pages 2..n from the first page's `next` link and `count`,
-    and keeps up to `2 * concurrency` pages requested ahead of the consumer.
+    A query's `next` links are the truth of what it holds; `count` only plans what to
+    request ahead. With `concurrency` 1 each page's `next` link is followed, exactly as the
+    API hands them out. With more, pages 2..n are derived from the first page's `next` link
+    and `count` (lazily: at most `2 * concurrency` pages are requested ahead of the
+    consumer), and the last one's link is followed on. Whatever `count` says, a page whose
+    `next` is null ends its query (pages derived past it are dropped unread), a first page
+    that links on although its `count` says it is all is followed link by link, and a
+    `count` that disagrees with what the links led to is one warning per query.
+
+    Offset pages shift when rows are deleted between two reads: a `count` that drops
+    between two pages of a query stops the read before that page is emitted, rather than
+    let a window through short. One that grows is read to the end of its links (no row is
+    skipped when rows are only added), with a warning that a row may come twice.
+
+    Every `next` link must keep its query's scheme, host, port and path (the organization
+    and the endpoint): anything else is refused before a request is made to it.
     """
 
     def __init__(
@@ -158,6 +276,7 @@ class PageReader:
         fetch: Callable[[str], Page],
         concurrency: int,
         cancel: threading.Event | None = None,
+        logger: logging.Logger | None = None,
     ) -> None:
         """Use `fetch(url)` (with its own retries) to read one page.
 
@@ -166,32 +285,38 @@ class PageReader:
             concurrency: requests at most in flight (1: follow `next` links one by one).
             cancel: set when the read fails or is closed, for `fetch` to give up on pages
                 still in flight or retrying instead of delaying the error.
+            logger: where warnings about a query's `count` go (the tap's logger if unset).
         """
         self._fetch = fetch
         self._cancel = cancel
         self._concurrency = concurrency
         self._ahead = 1 if concurrency == 1 else 2 * concurrency
+        self._logger = logger or LOGGER
 
     def read(self, queries: Iterable[Query]) -> Iterator[tuple[Query, Page]]:
-        """Yield `(query, page)` for every page of every query, in order."""
+        """Yield `(query, page)` for every page of every query, in order.
+
+        Raises:
+            UdemyFatalError: a `count` dropped between two pages of a query (before that
+                page is yielded), or a `next` link is unsafe or loops (after its page).
+        """
         pending = iter(queries)
-        slots: deque[_Slot] = deque()
+        slots: deque[_Slot | _Plan] = deque()
         executor = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="page")
         try:
             while True:
                 self._fill(slots, pending, executor)
                 if not slots:
                     return
-                slot = slots.popleft()
-                if slot.future is None:  # pragma: no cover - _fill submits the head first
-                    slot.future = executor.submit(self._fetch, slot.url)
-                page = slot.future.result()
+                slot = self._head(slots)
+                page = t.cast("Future[Page]", slot.future).result()
+                self._check_count(slot, page)
                 try:
-                    slots.extendleft(reversed(self._followers(slot, page)))
+                    self._advance(slot, page, slots)
                 except UdemyFatalError:
-                    yield slot.query, page  # the page itself is good: emit it, then stop
+                    yield slot.read.query, page  # the page itself is good: emit it, then stop
                     raise
-                yield slot.query, page
+                yield slot.read.query, page
         except BaseException:
             if self._cancel is not None:
                 self._cancel.set()
@@ -199,102 +324,218 @@ class PageReader:
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
+    @staticmethod
+    def _head(slots: deque[_Slot | _Plan]) -> _Slot:
+        """Take the next page to yield: `_fill` has made it a slot and requested it."""
+        slot = slots.popleft()
+        if isinstance(slot, _Plan) or slot.future is None:  # pragma: no cover - see _fill
+            msg = "The page reader's next page was not requested."
+            raise RuntimeError(msg)
+        return slot
+
     def _fill(
         self,
-        slots: deque[_Slot],
+        slots: deque[_Slot | _Plan],
         pending: Iterator[Query],
         executor: ThreadPoolExecutor,
     ) -> None:
         if self._concurrency > 1:
-            self._expand_arrived(slots)
+            self._plan_arrived(slots)
+        queued = self._materialise(slots)
         self._submit(slots, executor)
-        while len(slots) < self._ahead:
+        sequential = self._concurrency == 1
+        while queued < self._ahead:
             # Drawing a query may block (a stream waiting to learn the API's date): what
             # is queued so far is already in flight, so it cannot wait on itself.
             query = next(pending, None)
             if query is None:
                 break
-            slots.append(_Slot(query, query.url, is_first=True))
+            read = _Read(query, planned=sequential)
+            slots.append(_Slot(read, query.url, first=True, follow=sequential))
+            queued += 1
             self._submit(slots, executor)
 
-    def _submit(self, slots: deque[_Slot], executor: ThreadPoolExecutor) -> None:
+    def _materialise(self, slots: deque[_Slot | _Plan]) -> int:
+        """Turn planned pages into slots until the read-ahead window is full.
+
+        Returns:
+            How many slots the window holds (fewer than `_ahead`: every slot queued).
+        """
+        queued = index = 0
+        while index < len(slots) and queued < self._ahead:
+            item = slots[index]
+            if isinstance(item, _Plan):
+                if item.exhausted:
+                    del slots[index]
+                    continue
+                slots.insert(index, item.take())
+            queued += 1
+            index += 1
+        return queued
+
+    def _submit(self, slots: deque[_Slot | _Plan], executor: ThreadPoolExecutor) -> None:
         for slot in itertools.islice(slots, self._ahead):
-            if slot.future is None and slot.is_first and slot.query.page is not None:
+            if isinstance(slot, _Plan) or slot.future is not None:
+                continue
+            if slot.first and slot.read.query.page is not None:
                 slot.future = Future()
-                slot.future.set_result(slot.query.page)
-            elif slot.future is None:
+                slot.future.set_result(slot.read.query.page)
+            else:
                 slot.future = executor.submit(self._fetch, slot.url)
 
-    def _expand_arrived(self, slots: deque[_Slot]) -> None:
-        """Queue the other pages of first pages that have arrived, ahead of the consumer.
+    def _plan_arrived(self, slots: deque[_Slot | _Plan]) -> None:
+        """Plan the other pages of first pages that have arrived, ahead of the consumer.
 
         Without this, a query's pages 2..n would wait until the consumer reached its
         first page, and the pipeline would drain at every query (every day) boundary.
+        A first page whose link is unsafe is left for the consumer to refuse.
         """
         index = 0
         while index < min(len(slots), self._ahead):
             slot = slots[index]
-            future = slot.future
-            if (
-                slot.is_first
-                and not slot.expanded
-                and future is not None
-                and future.done()
-                and future.exception() is None
-            ):
-                slot.expanded = True
-                for offset, follower in enumerate(self._derived(slot, future.result()), start=1):
-                    slots.insert(index + offset, follower)
             index += 1
+            if not isinstance(slot, _Slot) or not slot.first or slot.read.planned:
+                continue
+            future = slot.future
+            if future is None or not future.done() or future.exception() is not None:
+                continue
+            page = future.result()
+            if page.next_url is not None and self._link_problem(slot.read, page.next_url) is None:
+                self._plan(slot, page, page.next_url, slots, index)
 
-    def _followers(self, slot: _Slot, page: Page) -> list[_Slot]:
-        """Check the page's `next` link; return the slots still to queue after it."""
-        if page.next_url is None:
-            return []
-        if origin_of(page.next_url) != origin_of(slot.url):
+    def _plan(
+        self, slot: _Slot, page: Page, next_url: str, slots: deque[_Slot | _Plan], index: int
+    ) -> None:
+        """Decide how a first page that links on is read on: derived pages, or its link.
+
+        `count` is only trusted to say how many pages to request ahead: when it says this
+        page is all (or the page is empty, so there is no page size to derive from), the
+        link is followed instead, link by link.
+        """
+        read = slot.read
+        read.planned = True
+        per_page = len(page.records)
+        last = -(-page.count // per_page) if per_page else 0  # exact for any count
+        if last < 2:  # noqa: PLR2004 - page 2 is the first one derived
+            slot.follow = True
+            return
+        read.plan = _Plan(read, next_url, last)
+        slots.insert(index, read.plan)
+
+    def _check_count(self, slot: _Slot, page: Page) -> None:
+        """Compare a page's `count` with the previous page's of its query.
+
+        Raises:
+            UdemyFatalError: the count dropped: rows were deleted between the two reads,
+                so the offset pages after shifted and rows would be skipped unseen.
+        """
+        read = slot.read
+        known = read.count
+        read.count = page.count
+        if known is None or page.count == known:
+            return
+        url = describe_url(slot.url)
+        if page.count < known:
             msg = (
-                f"The 'next' link of {slot.url} points to another host "
-                f"({urlsplit(page.next_url).netloc}); refusing to follow it."
+                f"{url}: the list changed while it was read (count {known} → {page.count}): "
+                "rows were deleted between its pages, so the pages after shifted and rows "
+                "would be missed; run the sync again."
+            )
+            raise UdemyFatalError(msg)
+        self._warn(
+            read,
+            "%s: the list grew while it was read (count %d → %d): it is read to the end of "
+            "its 'next' links, so no row is missed, but a row pushed onto the next page "
+            "may be sent twice",
+            url,
+            known,
+            page.count,
+        )
+
+    def _advance(self, slot: _Slot, page: Page, slots: deque[_Slot | _Plan]) -> None:
+        """Check a page's `next` link and queue what it leads to.
+
+        Raises:
+            UnsafeLinkError: the link leaves the query's scheme, host, port or path.
+            UdemyFatalError: the link leads back to a page already read (a loop).
+        """
+        read = slot.read
+        read.rows += len(page.records)
+        read.pages += 1
+        next_url = page.next_url
+        if next_url is None:
+            self._end(slot, page, slots)
+            return
+        problem = self._link_problem(read, next_url)
+        if problem is not None:
+            msg = (
+                f"The 'next' link of {describe_url(slot.url)} points to {problem}; "
+                "refusing to follow it."
             )
             raise UnsafeLinkError(msg)
-        if self._concurrency == 1 or slot.paginator is not None:
-            # Sequential reads follow links; so does the last derived page (it has a
-            # paginator), in case the list grew while it was read.
-            return self._next_link(slot, page)
-        if not slot.is_first or slot.expanded:
-            return []  # derived pages are already queued
-        slot.expanded = True
-        return self._derived(slot, page)
+        if slot.first and not read.planned:
+            self._plan(slot, page, next_url, slots, 0)
+        if slot.follow:
+            slots.appendleft(self._follower(read, next_url))
 
-    @staticmethod
-    def _next_link(slot: _Slot, page: Page) -> list[_Slot]:
-        """The page its `next` link names, to be read after it (links followed one by one)."""
-        paginator = slot.paginator or NextLinkPaginator(first_url=slot.url)
-        paginator.advance_page(page)
-        if paginator.finished or paginator.current_value is None:
-            return []
-        follower = _Slot(slot.query, paginator.current_value.geturl(), is_first=False)
-        follower.paginator = paginator
-        return [follower]
-
-    @staticmethod
-    def _derived(slot: _Slot, page: Page) -> list[_Slot]:
-        """Pages 2..n of a query, from its first page's `next` link and `count`."""
-        if page.next_url is None:
-            return []
-        per_page = len(page.records)
-        if per_page == 0:  # an empty first page that links on: no page size to derive from
-            return PageReader._next_link(slot, page)
-        pages = math.ceil(page.count / per_page)
-        derived = [
-            _Slot(slot.query, with_page_number(page.next_url, number), is_first=False)
-            for number in range(2, pages + 1)
-        ]
-        if derived:
-            last = derived[-1]
-            # Should the list have grown, the last page's link is followed from there on;
-            # a link back into pages already read is a loop.
-            last.paginator = NextLinkPaginator(
-                first_url=slot.url, also_read=(d.url for d in derived)
+    def _end(self, slot: _Slot, page: Page, slots: deque[_Slot | _Plan]) -> None:
+        """End a query at a null `next`: drop pages derived past it; say if `count` was off."""
+        read = slot.read
+        while slots and slots[0].read is read:
+            dropped = slots.popleft()
+            if isinstance(dropped, _Slot) and dropped.future is not None:
+                dropped.future.cancel()  # if still waiting; an answer in flight is ignored
+        if read.rows != page.count:
+            self._warn(
+                read,
+                "%s: the list's 'count' (%d) differs from what its 'next' links led to "
+                "(%d rows in %d pages); the links decide: every page they led to was read",
+                describe_url(slot.url),
+                page.count,
+                read.rows,
+                read.pages,
             )
-        return derived
+
+    def _warn(self, read: _Read, message: str, *args: t.Any) -> None:
+        """Log one warning per query about its count; the first one found says it."""
+        if not read.warned:
+            read.warned = True
+            self._logger.warning(message, *args)
+
+    @staticmethod
+    def _link_problem(read: _Read, url: str) -> str | None:
+        """What is wrong with a `next` link of the query, or None when it stays on it.
+
+        The credentials go with every request, so a link may only lead to the query's own
+        list: its scheme, host and port (its origin), and its path (its organization and
+        endpoint). The first difference found is the one named.
+        """
+        scheme, host, port = read.origin
+        try:
+            link_scheme, link_host, link_port = origin_of(url)
+        except ValueError:  # a port that is not a number
+            return f"an invalid port ({urlsplit(url).hostname}:…)"
+        if link_scheme != scheme:
+            return f"another scheme ({link_scheme}, not {scheme})"
+        if link_host != host:
+            return f"another host ({link_host}:{link_port})"
+        if link_port != port:
+            return f"another port ({link_port}, not {port})"
+        path = urlsplit(url).path
+        if path != read.path:
+            return f"another path ({path}, not {read.path}): another organization or endpoint"
+        return None
+
+    @staticmethod
+    def _follower(read: _Read, url: str) -> _Slot:
+        """The page a link names, to be read after the page holding it (links one by one).
+
+        Raises:
+            UdemyFatalError: the link names a page already read: the links loop.
+        """
+        key = _page_key(url)
+        if key in read.followed or (read.plan is not None and read.plan.covers(url)):
+            msg = f"The API's 'next' links loop: {describe_url(url)} was already read."
+            raise UdemyFatalError(msg)
+        read.followed.add(key)
+        return _Slot(read, url, follow=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import re
 import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
-from singer_sdk.pagination import BaseHATEOASPaginator
 
 from tap_udemy_business.errors import InvalidBodyError, UdemyFatalError
 
@@ -16,6 +18,18 @@ if t.TYPE_CHECKING:
     import requests
 
     from tap_udemy_business.records import Record
+
+#: Where a page's warnings go unless a logger is given: the tap's own.
+LOGGER = logging.getLogger("tap-udemy-business")
+#: A JSON escape of a UTF-16 surrogate (`\ud83d`): legal JSON, which orjson refuses alone.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF][0-9a-fA-F]{2}")
+#: A surrogate code point in a parsed string: no UTF-8 text can hold one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: orjson reads integers up to this (unsigned 64 bits), and larger ones as floats.
+_MAX_INTEGER = 2**64 - 1
+_MIN_INTEGER = -(2**63)
+#: What `_parse_lone_surrogates` returns for a body that is not JSON after all.
+_NOT_JSON = object()
 
 
 @dataclass(slots=True)
@@ -31,12 +45,16 @@ class Page:
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
-def parse_page(content: bytes, url: str) -> Page:
+def parse_page(content: bytes, url: str, logger: logging.Logger | None = None) -> Page:
     """Parse a list response once and check it has the documented shape.
+
+    orjson parses every body; only one it refuses that escapes a UTF-16 surrogate is
+    parsed again, by the standard library (see `_parse_lone_surrogates`).
 
     Args:
         content: the raw body.
         url: the request URL, to name in errors.
+        logger: where a warning about the body goes (the tap's logger if unset).
 
     Returns:
         The page.
@@ -48,13 +66,103 @@ def parse_page(content: bytes, url: str) -> Page:
     try:
         body = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
-        msg = f"Invalid JSON in the response from {url} ({len(content)} bytes): {exc}"
-        raise InvalidBodyError(msg) from None
+        body = _parse_lone_surrogates(content, url, logger or LOGGER)
+        if body is _NOT_JSON:
+            msg = f"Invalid JSON in the response from {url} ({len(content)} bytes): {exc}"
+            raise InvalidBodyError(msg) from None
     problem = _shape_problem(body)
     if problem:
         msg = f"Unexpected response from {url}: {problem}."
         raise UdemyFatalError(msg)
     return Page(url=url, count=body["count"], next_url=body.get("next"), records=body["results"])
+
+
+def _parse_lone_surrogates(content: bytes, url: str, logger: logging.Logger) -> t.Any:
+    r"""Parse JSON that escapes a lone surrogate (`"\ud83d"`), which orjson refuses.
+
+    JSON allows any `\uXXXX` escape, a half of a surrogate pair included, and servers do
+    send them (an emoji cut in two by a length limit). Such a body is valid, so retrying
+    it would fail the same way every time. The standard library parses it; each lone
+    surrogate, which no UTF-8 output can hold, becomes U+FFFD, with one warning naming
+    the URL. Everything orjson refuses for other reasons stays refused here too (NaN,
+    Infinity, bytes that are not UTF-8), and integers beyond 64 bits become floats as
+    orjson makes them, so the page is what orjson would have made of it.
+
+    Returns:
+        The body, or `_NOT_JSON` when it is not valid JSON after all.
+    """
+    if _SURROGATE_ESCAPE.search(content) is None:
+        return _NOT_JSON
+    try:
+        body = json.loads(
+            content.decode("utf-8"),
+            parse_int=_integer,
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        return _NOT_JSON
+    replaced = _replace_surrogates(body)
+    if replaced:
+        logger.warning(
+            "%s: %d string(s) escape a lone UTF-16 surrogate (legal JSON, not valid text); "
+            "each such character is replaced with U+FFFD",
+            url,
+            replaced,
+        )
+    return body
+
+
+def _integer(text: str) -> int | float:
+    value = int(text)
+    return value if _MIN_INTEGER <= value <= _MAX_INTEGER else float(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in {float("inf"), float("-inf")}:
+        msg = f"number is infinity when parsed as double: {text}"
+        raise ValueError(msg)
+    return value
+
+
+def _no_constant(text: str) -> t.NoReturn:
+    msg = f"{text} is not JSON"
+    raise ValueError(msg)
+
+
+def _replace_surrogates(body: t.Any) -> int:
+    """Replace surrogate code points in every string of `body`, in place; count the strings.
+
+    Iterative, so a body nested as deep as the parser allowed cannot overflow the stack.
+    """
+    replaced = 0
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            pairs = list(node.items())
+            node.clear()  # rebuilt in order, keys cleaned too
+            for key, value in pairs:
+                clean_key, in_key = _cleaned(key)
+                node[clean_key], in_value = _cleaned(value)
+                replaced += in_key + in_value
+                if isinstance(value, (dict, list)):
+                    stack.append(value)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                node[index], in_value = _cleaned(value)
+                replaced += in_value
+                if isinstance(value, (dict, list)):
+                    stack.append(value)
+    return replaced
+
+
+def _cleaned(value: t.Any) -> tuple[t.Any, int]:
+    """A string with its surrogates replaced, and 1; anything else as it is, and 0."""
+    if isinstance(value, str) and _SURROGATE.search(value):
+        return _SURROGATE.sub("\ufffd", value), 1
+    return value, 0
 
 
 def _shape_problem(body: t.Any) -> str | None:
@@ -91,34 +199,3 @@ def with_page_number(next_url: str, page: int) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "page"]
     query.append(("page", str(page)))
     return urlunsplit(parts._replace(query=urlencode(query, safe="@,[]")))
-
-
-class NextLinkPaginator(BaseHATEOASPaginator):
-    """Follows the absolute `next` links of one query until one is null.
-
-    The page has already been parsed by the stream: the paginator reads the link from
-    it rather than parsing the body a second time. Unlike the base class, it refuses any
-    link seen before, not only a repeat of the last one, so an A→B→A cycle stops too.
-    """
-
-    def __init__(self, first_url: str, also_read: t.Iterable[str] = ()) -> None:
-        """Start at the query's first URL; it and `also_read` count as seen."""
-        super().__init__()
-        self._page: Page | None = None
-        self._seen: set[str] = {first_url, *also_read}
-
-    def advance_page(self, page: Page) -> None:
-        """Advance past a parsed page (raises on a link seen before)."""
-        self._page = page
-        self.advance(t.cast("requests.Response", page.response))
-
-    def get_next_url(self, response: requests.Response) -> str | None:  # noqa: ARG002
-        """Return the parsed page's `next` link, refusing one already followed."""
-        next_url = self._page.next_url if self._page else None
-        if next_url is None:
-            return None
-        if next_url in self._seen:
-            msg = f"The API's 'next' links loop: {next_url} was already read."
-            raise UdemyFatalError(msg)
-        self._seen.add(next_url)
-        return next_url
