@@ -122,6 +122,19 @@ class ReportingStream(UdemyStream):
             raise UdemyFatalError(msg) from None
         if bookmark is None:
             return window_start(start, self.span)
+        last = self.last_day()
+        if bookmark > last and not getattr(self, "_warned_future_bookmark", False):
+            # The tap never writes a bookmark past the last day it read, so this one was
+            # edited or came from a clock gone wrong; left alone, every run reads nothing.
+            self._warned_future_bookmark = True
+            self.logger.warning(
+                "Stream '%s': the bookmark %s is after the last day this run can read (%s, "
+                "yesterday by the API's clock or end_date): nothing is read until then. "
+                "Correct the bookmark, or drop this stream from the state, if it is wrong.",
+                self.name,
+                bookmark.isoformat(),
+                last.isoformat(),
+            )
         lookback = self.config.get("lookback_days")
         days = DEFAULT_LOOKBACK_DAYS if lookback is None else int(lookback)
         return window_start(max(start, bookmark - dt.timedelta(days=days)), self.span)

@@ -1,13 +1,17 @@
-"""The tap: settings, streams, the sandbox switch, and one-line fatal errors."""
+"""The tap: settings, streams, the sandbox switch, and one-line fatal errors.
+
+The CLI (`invoke`) reads its input files itself (`input_files.py`: one line for a bad
+file), stops at once on SIGINT/SIGTERM with a final STATE (`shutdown.py`), and blanks the
+credentials out of everything it logs (`redaction.py`).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import typing as t
 from functools import cached_property
 
+import click
 import requests
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
@@ -15,7 +19,9 @@ from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib import StateMessage
 
+from tap_udemy_business import redaction
 from tap_udemy_business.client import UdemyConnection
+from tap_udemy_business.input_files import InputFileError, read_catalog, read_config, read_state
 from tap_udemy_business.settings import (
     CONFIG_SCHEMA,
     SECRET_SETTINGS,
@@ -24,18 +30,18 @@ from tap_udemy_business.settings import (
     environment_config,
     first_error_per_setting,
 )
+from tap_udemy_business.shutdown import StopOnSignal
 from tap_udemy_business.streams import STREAM_TYPES
 from tap_udemy_business.transport import describe_url
-from tap_udemy_business.writer import FastSingerWriter
+from tap_udemy_business.writer import FastSingerWriter, flush
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
 
     from tap_udemy_business.sandbox import SandboxPortal
 
-
-#: Bare secret values this short are not blanked out of messages: they would match words.
-MIN_SECRET_LENGTH = 8
+#: The CLI options naming a file that the tap reads itself (not click), see `invoke`.
+FILE_OPTIONS = ("state", "catalog")
 
 
 class TapUdemyBusiness(Tap):
@@ -70,6 +76,7 @@ class TapUdemyBusiness(Tap):
         """
         self.append_builtin_config(self.config_jsonschema)
         self._config = coerce_config(self._config, self.config_jsonschema)
+        self._protect_secrets()
         errors = first_error_per_setting(super()._validate_config(raise_errors=False))
         errors += check_config(self.config)
         # The JSON Schema messages quote (repr) the offending value: never a secret's.
@@ -79,16 +86,29 @@ class TapUdemyBusiness(Tap):
             raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
         return errors
 
-    def redact(self, text: str) -> str:
-        """Text with the secret settings' values (quoted or bare) blanked out."""
+    def _protect_secrets(self) -> None:
+        """Blank the credentials out of every log line from now on, in every encoding.
+
+        Done as soon as the merged config (files, dicts, environment) is known, before
+        the first message that could quote it; see `redaction.py`.
+        """
         for name in SECRET_SETTINGS:
-            value = self.config.get(name)
-            if value in (None, ""):
-                continue
-            text = text.replace(repr(value), "<redacted>")
-            if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
-                text = text.replace(value, "<redacted>")
-        return text
+            redaction.SECRETS.add(self._config.get(name))
+        redaction.SECRETS.add_basic_token(
+            self._config.get("client_id"), self._config.get("client_secret")
+        )
+        redaction.protect_logging()
+
+    def redact(self, text: str) -> str:
+        """Text with the credentials blanked out: quoted, bare, encoded, as a Basic token."""
+        return redaction.redact(text)
+
+    def _setup_signal_handlers(self) -> None:
+        """Leave signals alone: a tap used as a library must not take over its host's.
+
+        singer-sdk's handlers wrote a STATE from inside the handler (into the middle of
+        a line being written) and exited 0; the CLI installs `StopOnSignal` instead.
+        """
 
     @cached_property
     def sandbox(self) -> SandboxPortal | None:
@@ -110,43 +130,103 @@ class TapUdemyBusiness(Tap):
         return UdemyConnection(config)
 
     @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with `--state` and `--catalog` read by `invoke`, not click.
+
+        click would open them itself and answer a missing file with a usage screen;
+        `invoke` reads them as it reads `--config`: one line naming the file.
+        """
+        command = super().get_singer_command()
+        command.params = [
+            click.Option([f"--{param.name}"], help=param.help, type=click.STRING)
+            if isinstance(param, click.Option) and param.name in FILE_OPTIONS
+            else param
+            for param in command.params
+        ]
+        return command
+
+    @classmethod
+    def cb_config(
+        cls,
+        ctx: click.Context,
+        param: click.Option,  # noqa: ARG003 - click's callback signature
+        value: tuple[str, ...],
+    ) -> _ConfigInput:
+        """Read the `--config` files (or `ENV`); a bad file is one line and exit 1.
+
+        Later files override earlier ones, as in singer-sdk.
+        """
+        config: dict[str, t.Any] = {}
+        parse_env = False
+        for path in value:
+            if path == "ENV":
+                parse_env = True
+                continue
+            try:
+                config |= read_config(path)
+            except InputFileError as exc:
+                cls.logger.error("%s", exc)  # noqa: TRY400 - the line says it all
+                ctx.exit(1)
+        return _ConfigInput(config=config, parse_env=parse_env)
+
+    @classmethod
     def invoke(  # type: ignore[override]
         cls,
         *,
         about: bool = False,
         about_format: str | None = None,
         config: _ConfigInput | None = None,
-        state: t.IO[str] | None = None,
-        catalog: t.IO[str] | None = None,
+        state: str | None = None,
+        catalog: str | None = None,
     ) -> None:
         """Run a sync; a failure becomes one line on stderr, after saving the state.
 
         Records already written stay written, and the STATE written here covers exactly
         them, so the next run resumes without loss. The traceback shows at DEBUG only.
+        SIGINT and SIGTERM stop the sync at once the same way, with exit 130 or 143
+        (see `shutdown.py`); a bad `--state` or `--catalog` file is one line and exit 1.
         """
+        stop = StopOnSignal(cls.logger)
+        stop.install()
         super(Tap, cls).invoke(about=about, about_format=about_format)
         cls.print_version(print_fn=cls.logger.info)
         config = config or _ConfigInput()
+        try:
+            input_state = None if state is None else read_state(state)
+            input_catalog = None if catalog is None else read_catalog(catalog)
+        except InputFileError as exc:
+            cls.logger.error("%s", exc)  # noqa: TRY400 - the line says it all
+            raise SystemExit(1) from None
         tap = cls(
             config=config.config,
-            state=None if state is None else json.load(state),
-            catalog=None if catalog is None else json.load(catalog),
+            state=input_state,
+            catalog=input_catalog,
             parse_env_config=config.parse_env,
             validate_config=True,
         )
+        stop.final_state = tap.write_final_state
         try:
             tap.sync_all()
         except Exception as exc:  # every failure ends as one line and a final state
-            tap.write_message(StateMessage(value=tap.state))
+            tap.write_final_state()
             tap.logger.error(  # noqa: TRY400 - the traceback is for DEBUG only
                 "Sync failed: %s",
                 tap.redact(_one_line(exc)),
                 exc_info=tap.logger.isEnabledFor(logging.DEBUG),
             )
-            sys.stdout.flush()
             raise SystemExit(1) from None
         finally:
             tap.stop_sandbox()
+
+    def write_final_state(self) -> None:
+        """Write the state as it is now: it covers every record written, and no other.
+
+        Bookmarks move only after the records they cover were written, so whenever this
+        runs (after a failure, or on a signal between two writes) the next run resumes
+        from here without loss.
+        """
+        self.write_message(StateMessage(value=self.state))
+        flush()
 
     def stop_sandbox(self) -> None:
         """Stop the sandbox portal if this tap started one."""

@@ -5,6 +5,11 @@ message, a quarter of a default tap's CPU. This one serialises with orjson and l
 RECORD messages sit in stdout's buffer; any other message (STATE above all) flushes, so a
 target never sees a STATE before the records it covers, and a killed tap never leaves a
 STATE on the pipe whose records were lost with it.
+
+Every line goes out whole. A signal handler runs in the main thread between two
+bytecodes, possibly while a write blocked on a slow target is half done; what it wants
+to write (the final STATE) waits, through `call_between_writes`, until that write is
+complete, so it can never land in the middle of a line.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import decimal
 import sys
 import typing as t
+from dataclasses import dataclass
 
 import orjson
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
@@ -19,6 +25,7 @@ from singer_sdk.singerlib.encoding.simple import Message
 
 if t.TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Callable
 
 
 def _default(value: t.Any) -> t.Any:
@@ -70,13 +77,83 @@ class FastSingerWriter(GenericSingerWriter[bytes, Message]):
         _write(b"".join([head + dumps(record, default=_default) + tail for record in records]))
 
 
-def _write(data: bytes, *, flush: bool = False) -> None:
-    """Write bytes to stdout's buffer (or, for a text-only stdout, as text)."""
-    out = sys.stdout
-    buffer = getattr(out, "buffer", None)
-    if buffer is None:  # e.g. a StringIO standing in for stdout
-        out.write(data.decode())
+@dataclass(slots=True)
+class _Output:
+    """Whether a write to stdout is under way, and what must wait until it is done.
+
+    Only the main thread writes Singer messages (pages are fetched by workers, emitted by
+    the main thread), and signal handlers run in the main thread too, so plain fields
+    suffice: no lock, which a handler interrupting its holder could never take.
+    """
+
+    #: Writes under way (a deferred action may write, hence a depth, not a flag).
+    depth: int = 0
+    #: What a signal handler asked to do once the write under way is complete.
+    deferred: Callable[[], None] | None = None
+
+
+_OUTPUT = _Output()
+
+
+def call_between_writes(action: Callable[[], None]) -> None:
+    """Run `action` now, or, if a write to stdout is under way, as soon as it completes.
+
+    For signal handlers: the handler may interrupt `buffer.write` half-way through a
+    line, and anything written from there would land in that line.
+    """
+    if _OUTPUT.depth:
+        _OUTPUT.deferred = action
     else:
-        buffer.write(data)
-    if flush:
-        out.flush()
+        action()
+
+
+def flush() -> None:
+    """Flush stdout, as a write: a signal meanwhile waits until the flush is done."""
+    _write(b"", flush=True)
+
+
+def _write(data: bytes, *, flush: bool = False) -> None:
+    """Write bytes to stdout's buffer (or, for a text-only stdout, as text), whole.
+
+    What a signal handler deferred (see `call_between_writes`) runs once the outermost
+    write is complete, or has failed (a closed pipe), and never in between.
+    """
+    output = _OUTPUT
+    output.depth += 1
+    try:
+        out = sys.stdout
+        buffer = getattr(out, "buffer", None)
+        if buffer is None:  # e.g. a StringIO standing in for stdout
+            out.write(data.decode())
+        else:
+            written = buffer.write(data)
+            if written != len(data):  # a raw stdout (`python -u`): short when interrupted
+                _write_rest(buffer, data, written)
+        if flush:
+            out.flush()
+    finally:
+        output.depth -= 1
+        if not output.depth and output.deferred is not None:
+            action, output.deferred = output.deferred, None
+            action()
+
+
+def _write_rest(raw: t.BinaryIO, data: bytes, written: int | None) -> None:
+    """Finish a write that an unbuffered stdout cut short.
+
+    With `PYTHONUNBUFFERED` (set by many containers), `sys.stdout.buffer` is the raw
+    file, whose `write` returns early when a signal interrupts it while a slow target
+    keeps the pipe full; the rest of the line would be silently lost.
+
+    Raises:
+        BlockingIOError: stdout is non-blocking and full: nothing more can be written now.
+    """
+    view = memoryview(data)
+    while True:
+        if written is None:
+            msg = "stdout is non-blocking and full"
+            raise BlockingIOError(msg)
+        view = view[written:]
+        if not view:
+            return
+        written = raw.write(view)
