@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
-from urllib.parse import urlsplit
+import html
+import json
+import re
+from urllib.parse import quote, quote_plus, urlsplit
 
 from tap_udemy_business.errors import UnsafeLinkError
 
 Origin = tuple[str, str, int]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+REDACTED = "<redacted>"
 
 
 def origin_of(url: str) -> Origin:
@@ -29,8 +33,10 @@ class PinnedBasicAuth:
 
     def __init__(self, client_id: str, client_secret: str, base_url: str) -> None:
         """Encode the credentials once; keep nothing printable about them."""
-        token = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+        pair = f"{client_id}:{client_secret}"
+        token = base64.b64encode(pair.encode()).decode("ascii")
         self._header = f"Basic {token}"
+        self._secrets = _pattern_of(client_id, client_secret, pair, token)
         self.origin = origin_of(base_url)
 
     def header_for(self, url: str) -> str:
@@ -45,6 +51,35 @@ class PinnedBasicAuth:
             raise UnsafeLinkError(msg)
         return self._header
 
+    def redact(self, text: str) -> str:
+        """`text` with the client id, the secret and the Basic token blanked out.
+
+        A server or proxy that echoes the request (its headers, its URL) can put them in
+        a body the tap quotes, in any of the shapes they take in headers, URLs, JSON or
+        HTML; every shape goes, whatever its length or case.
+        """
+        return self._secrets.sub(REDACTED, text)
+
     def __repr__(self) -> str:
         """Show the origin only: the credentials must never reach a log."""
         return f"PinnedBasicAuth(origin={self.origin!r})"
+
+
+def _shapes(value: str) -> set[str]:
+    """`value` as it appears raw, percent-encoded, JSON-escaped or HTML-escaped."""
+    jsons = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    jsons |= {form.replace("/", "\\/") for form in jsons}  # some encoders escape `/`
+    return {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        html.escape(value),
+    }.union(jsons)
+
+
+def _pattern_of(*values: str) -> re.Pattern[str]:
+    """One case-insensitive pattern for every shape of `values`, longest first."""
+    shapes = {shape for value in values if value for shape in _shapes(value)}
+    alternatives = sorted(shapes, key=len, reverse=True) or ["(?!)"]
+    return re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)

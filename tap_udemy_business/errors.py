@@ -6,6 +6,7 @@ include a secret or the Authorization header.
 
 from __future__ import annotations
 
+import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 
@@ -31,3 +32,34 @@ class SyncAbortedError(UdemyFatalError):
     def __init__(self) -> None:
         """Say why, in case it is ever the error that surfaces."""
         super().__init__("The sync was aborted by an earlier error.")
+
+
+class TransportError(RetriableAPIError, requests.exceptions.ConnectionError):
+    """A request that got no whole answer (refused, reset, cut off): retried.
+
+    It is a `RetriableAPIError`, so a sync that gives up reports its message (which says
+    what happened) rather than only its type, and a `requests` exception, as callers that
+    tell "the API never answered" from a bad answer expect.
+    """
+
+    def __init__(self, message: str, url: str, reason: str) -> None:
+        """Keep the URL (as `requests` does) and a short reason for the retry log line."""
+        super().__init__(message)
+        self.request = requests.Request("GET", url)
+        self.reason = reason
+
+
+class RequestTimeoutError(TransportError, requests.exceptions.Timeout):
+    """No whole answer within `request_timeout` (headers and body together): retried."""
+
+
+class CertificateError(UdemyFatalError):
+    """The server's TLS certificate could not be verified: retrying cannot mend it."""
+
+
+class ResponseTooLargeError(UdemyFatalError):
+    """An answer larger than `max_response_mb`: it is not read, so memory stays bounded."""
+
+
+class ProxyConfigError(UdemyFatalError):
+    """A proxy the tap cannot use as configured (a SOCKS proxy without PySocks, a 407)."""

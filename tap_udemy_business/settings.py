@@ -43,6 +43,9 @@ MAX_CONCURRENT_REQUESTS = 64
 DEFAULT_REQUEST_TIMEOUT = 120
 #: An hour: a response slower than that is a hung connection, not a slow API.
 MAX_REQUEST_TIMEOUT = 3600
+DEFAULT_MAX_RESPONSE_MB = 64
+#: A page of 100 records is well under a megabyte; a gigabyte is no page but a fault.
+MAX_MAX_RESPONSE_MB = 1024
 DEFAULT_MAX_RETRIES = 8
 #: Enough for any real outage inside `max_retry_seconds`; more is a typo.
 MAX_MAX_RETRIES = 100
@@ -160,8 +163,19 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=DEFAULT_REQUEST_TIMEOUT,
         title="Request timeout",
         description=(
-            f"Seconds to wait for one response before retrying it, 1 to {MAX_REQUEST_TIMEOUT} "
-            "(fractions allowed)."
+            "Seconds one request may take, from connecting to the end of its body, before it "
+            f"is retried, 1 to {MAX_REQUEST_TIMEOUT} (fractions allowed)."
+        ),
+    ),
+    th.Property(
+        "max_response_mb",
+        th.IntegerType(minimum=1, maximum=MAX_MAX_RESPONSE_MB),
+        default=DEFAULT_MAX_RESPONSE_MB,
+        title="Max response MB",
+        description=(
+            f"Largest answer the tap reads, in MB, 1 to {MAX_MAX_RESPONSE_MB}. A larger one "
+            "fails the sync with a clear error naming the URL and is never read past the cap, "
+            "so memory for answers stays within max_concurrent_requests times this."
         ),
     ),
     th.Property(

@@ -126,6 +126,7 @@ def test_schema_errors_never_quote_a_secret() -> None:
 #: `test_every_numeric_and_boolean_setting_is_covered` keeps this list complete.
 AS_STRINGS = {
     "page_size": "7",
+    "max_response_mb": "16",
     "lookback_days": " 2 ",
     "max_concurrent_requests": "2",
     "request_timeout": "30",
