@@ -67,6 +67,8 @@ RETRY_CAP_SECONDS = 60.0
 DEFAULT_RETRY_AFTER_SECONDS = 5.0
 #: A `Date` further than this from the local clock is a stale cache or a wrong clock.
 MAX_CLOCK_SKEW = dt.timedelta(days=1)
+#: The header by which a portal on loopback says its `Date` is a simulated calendar.
+SIMULATED_CLOCK_HEADER = "X-Sandbox-Clock"
 #: How much of an error body a message quotes (after redaction).
 ERROR_EXCERPT_CHARS = 200
 LOGGER = logging.getLogger("tap-udemy-business")
@@ -110,9 +112,9 @@ class UdemyConnection:
         )
         self.server_date: dt.date | None = None
         self.clock = clock
-        #: An API on this machine shares its clock: a date days away from it is a simulated
-        #: calendar (the sandbox portal's, which tests advance), never a skewed clock.
-        self._shares_clock = is_loopback_host(urlsplit(self.base_url).hostname or "")
+        #: Only an API on this machine may declare a simulated calendar (the sandbox
+        #: portal's, which tests advance); anywhere else a far-off date is a skewed clock.
+        self._may_simulate = is_loopback_host(urlsplit(self.base_url).hostname or "")
         self._skew_reported = threading.Lock()
 
     def note_server_date(self, response: requests.Response) -> None:
@@ -134,7 +136,8 @@ class UdemyConnection:
         if served.tzinfo is None:
             served = served.replace(tzinfo=dt.timezone.utc)
         local = self.clock()
-        if self._shares_clock or abs(served - local) <= MAX_CLOCK_SKEW:
+        simulated = self._may_simulate and SIMULATED_CLOCK_HEADER in response.headers
+        if simulated or abs(served - local) <= MAX_CLOCK_SKEW:
             self.server_date = served.astimezone(dt.timezone.utc).date()
             return
         self.server_date = local.astimezone(dt.timezone.utc).date()

@@ -760,3 +760,29 @@ def test_every_request_emits_the_sdks_http_request_duration_metric(
     assert statuses == [(200, "succeeded"), (500, "failed")]
     assert {p["tags"]["endpoint"] for p in durations} == {"courses/list/"}
     assert all(p["type"] == "timer" and p["value"] >= 0 for p in durations)
+
+
+@pytest.mark.usefixtures("no_proxies")
+def test_a_far_date_on_loopback_is_trusted_only_from_a_declared_simulated_calendar(
+    fresh_portal: SandboxPortal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sandbox marks its calendar (`X-Sandbox-Clock`); a bare loopback server cannot."""
+    today = fresh_portal.dataset.today
+    served = dt.datetime.combine(today - dt.timedelta(days=9465), dt.time(12), dt.timezone.utc)
+    date = email.utils.format_datetime(served, usegmt=True)
+    with relay(dated(date), upstream=fresh_portal.base_url) as server:
+        config = {**fresh_portal.tap_config(), "api_url": server.base_url}
+        result = sync(config, ("user_activity",), clock=noon(today))
+    assert_same_rows(
+        "user_activity",
+        result.records.get("user_activity", []),
+        expected_records(fresh_portal, "user_activity"),
+    )
+    warnings = [r.getMessage() for r in caplog.records if "Date header" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    # The sandbox itself, with its marker, is trusted days away from this machine's clock.
+    caplog.clear()
+    fresh_portal.advance(days=3)
+    ahead = sync(fresh_portal.tap_config(), ("user_activity",), clock=noon(today))
+    assert max(r["from_date"] for r in ahead.records["user_activity"]) > today.isoformat()
+    assert not [r for r in caplog.records if "Date header" in r.getMessage()]

@@ -608,6 +608,9 @@ class _Handler(BaseHTTPRequestHandler):
             "Content-Type: application/json",
             f"Content-Length: {len(body)}",
             f"Date: {self._portal().http_date()}",
+            # The portal's calendar is simulated (advance() moves it): a client on this
+            # machine may trust a `Date` days away from its own clock.
+            "X-Sandbox-Clock: simulated",
             *(f"{name}: {value}" for name, value in headers),
         ]
         if self.close_connection:
