@@ -287,7 +287,10 @@ def _clock(offset: float | None) -> Assumption:
         return Assumption(name, UNKNOWN, "no Date header: the tap uses this machine's clock")
     if abs(offset) <= MAX_CLOCK_HOURS:
         return Assumption(name, HOLDS, "'yesterday' is the same day on both clocks")
-    meaning = "the tap reads up to the API's yesterday, not this machine's: check its clock"
+    meaning = (
+        "the tap does not trust it and reads up to this machine's yesterday (a portal on "
+        "loopback declaring a simulated calendar, the sandbox, excepted): check both clocks"
+    )
     return Assumption(name, FAILS, meaning)
 
 
