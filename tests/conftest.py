@@ -182,3 +182,27 @@ def fresh_dialect_portal(request: pytest.FixtureRequest) -> t.Iterator[SandboxPo
 @pytest.fixture
 def tap_config(portal: SandboxPortal) -> dict[str, t.Any]:
     return {**portal.tap_config(), "max_retries": 2, "request_timeout": 10}
+
+
+def sync_with_converted_field(
+    portal: SandboxPortal, stream: str, name: str, convert: t.Callable[[t.Any], t.Any]
+) -> tuple[list[dict[str, t.Any]], list[dict[str, t.Any]]]:
+    """Sync `stream` from a portal that sends `convert(value)` as `name`: (emitted, truth)."""
+    base = portal.dataset.dialect
+    converted = {**base.converted, stream: {**base.converted.get(stream, {}), name: convert}}
+    portal.dataset.dialect = dataclasses.replace(base, converted=converted)
+    config = portal.tap_config()
+    result = run_tap(config, catalog=catalog_selecting(config, {stream}))
+    return result.records[stream], expected_records(portal, stream)
+
+
+def put_back(records: list[dict[str, t.Any]], name: str) -> list[dict[str, t.Any]]:
+    """Records with the value the tap set aside under `name` moved back into its field."""
+    restored = []
+    for record in records:
+        extra = dict(record.get("undocumented_fields") or {})
+        if name in extra:
+            restored.append({**record, name: extra.pop(name), "undocumented_fields": extra})
+        else:
+            restored.append(record)
+    return restored

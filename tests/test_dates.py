@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import typing as t
 
@@ -10,7 +9,7 @@ import pytest
 
 from tap_udemy_business.records import RecordChecker
 
-from .conftest import assert_same_rows, catalog_selecting, expected_records, run_tap
+from .conftest import assert_same_rows, put_back, sync_with_converted_field
 
 if t.TYPE_CHECKING:
     from tap_udemy_business.sandbox import SandboxPortal
@@ -72,28 +71,17 @@ def test_one_warning_per_field_at_the_end(caplog: pytest.LogCaptureFixture) -> N
 def test_over_http_a_sync_with_broken_timestamps_completes_and_keeps_them(
     fresh_portal: SandboxPortal, caplog: pytest.LogCaptureFixture
 ) -> None:
-    base = fresh_portal.dataset.dialect
-
     def broken(stamp: t.Any) -> t.Any:
         return "0000-00-00 00:00:00" if isinstance(stamp, str) and stamp[18] in "02468" else stamp
 
-    converted = {**base.converted, "user_course_activity": {"course_enroll_date": broken}}
-    fresh_portal.dataset.dialect = dataclasses.replace(base, converted=converted)
-    config = fresh_portal.tap_config()
-    result = run_tap(config, catalog=catalog_selecting(config, {"user_course_activity"}))
-    expected = expected_records(fresh_portal, "user_course_activity")
+    got, expected = sync_with_converted_field(
+        fresh_portal, "user_course_activity", "course_enroll_date", broken
+    )
     odd = [r for r in expected if r["course_enroll_date"] == "0000-00-00 00:00:00"]
     assert odd, "no timestamp was broken: the test would prove nothing"
-    got = result.records["user_course_activity"]
     nulled = [r for r in got if r["course_enroll_date"] is None]
     assert len(nulled) == len(odd)
-    restored = []
-    for record in got:  # each set-aside value put back where it came from
-        extra = dict(record["undocumented_fields"])
-        if "course_enroll_date" in extra:
-            record = {**record, "course_enroll_date": extra.pop("course_enroll_date")}  # noqa: PLW2901
-        restored.append({**record, "undocumented_fields": extra})
-    assert_same_rows("user_course_activity", restored, expected)
+    assert_same_rows("user_course_activity", put_back(got, "course_enroll_date"), expected)
     warnings = [m for r in caplog.records if "course_enroll_date" in (m := r.getMessage())]
     assert len(warnings) == 1
     assert f"{len(odd)} values of 'course_enroll_date' were no date" in warnings[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import json
 import typing as t
@@ -23,7 +22,9 @@ from .conftest import (
     catalog_selecting,
     expected_records,
     key_of,
+    put_back,
     run_tap,
+    sync_with_converted_field,
 )
 
 if t.TYPE_CHECKING:
@@ -173,33 +174,21 @@ def test_a_value_of_no_declared_type_is_kept_reported_and_never_stops_the_sync(
     fresh_portal: SandboxPortal, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A portal that sends `course_duration` as text on some rows: all rows still arrive."""
-    base = fresh_portal.dataset.dialect
 
     def odd(duration: t.Any) -> t.Any:
         return "n/a" if isinstance(duration, (int, float)) and int(duration) % 3 == 0 else duration
 
-    converted = {**base.converted, "user_course_activity": {"course_duration": odd}}
-    fresh_portal.dataset.dialect = dataclasses.replace(base, converted=converted)
-    config = fresh_portal.tap_config()
-    result = run_tap(config, catalog=catalog_selecting(config, {"user_course_activity"}))
-    expected = expected_records(fresh_portal, "user_course_activity")
+    got, expected = sync_with_converted_field(
+        fresh_portal, "user_course_activity", "course_duration", odd
+    )
     odd_rows = [r for r in expected if r["course_duration"] == "n/a"]
     assert odd_rows, "no row got an odd value: the test would prove nothing"
-    got = result.records["user_course_activity"]
     assert len(got) == len(expected)
     set_aside = [r for r in got if (r.get("undocumented_fields") or {}).get("course_duration")]
     assert len(set_aside) == len(odd_rows)
     assert all(r["course_duration"] is None for r in set_aside)
     # Moved back where it came from, every emitted row is the portal's row.
-    restored = []
-    for record in got:
-        kept = dict(record.get("undocumented_fields") or {})
-        if "course_duration" in kept:
-            duration = kept.pop("course_duration")
-            restored.append({**record, "course_duration": duration, "undocumented_fields": kept})
-        else:
-            restored.append(record)
-    assert_same_rows("user_course_activity", restored, expected)
+    assert_same_rows("user_course_activity", put_back(got, "course_duration"), expected)
     warnings = [r.getMessage() for r in caplog.records if "course_duration" in r.getMessage()]
     assert len(warnings) == 1, warnings
     assert f"{len(odd_rows)} values of 'course_duration'" in warnings[0]
