@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -65,6 +66,11 @@ USER_AGENT = f"tap-udemy-business/{version('tap-udemy-business')}"
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 60.0
 DEFAULT_RETRY_AFTER_SECONDS = 5.0
+#: What a `Retry-After` that means nothing usable (negative, NaN, a date already past) is
+#: taken for: a short wait, never none, so retries cannot burn their budget in a burst.
+SHORT_RETRY_AFTER_SECONDS = 1.0
+#: Statuses whose `Retry-After` is honoured: the rate limit, and "come back later".
+RETRY_AFTER_STATUSES = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE})
 #: A `Date` further than this from the local clock is a stale cache or a wrong clock.
 MAX_CLOCK_SKEW = dt.timedelta(days=1)
 #: The header by which a portal on loopback says its `Date` is a simulated calendar.
@@ -555,7 +561,12 @@ class UdemyStream(RESTStream[t.Any]):
         if self._cancel.is_set():
             return 0.0  # the read already failed: the next try gives up at once
         response = getattr(exception, "response", None)
-        if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+        if response is not None and (
+            response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+            or (
+                response.status_code in RETRY_AFTER_STATUSES and response.headers.get("Retry-After")
+            )
+        ):
             # Never wait past the retry budget, whatever the API asks.
             budget = float(self.config.get("max_retry_seconds") or DEFAULT_MAX_RETRY_SECONDS)
             wait = min(retry_after_seconds(response.headers.get("Retry-After")), budget)
@@ -597,19 +608,28 @@ def _page_number(url: str) -> int:
     return int(values[0]) if values[0].isdigit() else 1
 
 
-def retry_after_seconds(value: str | None) -> float:
-    """Parse `Retry-After`: seconds, or an HTTP date; a default when absent or odd."""
+def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time) -> float:
+    """Parse `Retry-After`: seconds, or an HTTP date.
+
+    Absent or unreadable: the default wait. Negative, NaN, infinite, or a date already
+    past: a short wait, never zero (nine retries with no gap would fail a sync in a
+    fraction of a second with most of the retry budget unused).
+
+    Args:
+        value: the header, as sent.
+        now: the clock an HTTP date is measured from (injectable for tests).
+    """
     if not value:
         return DEFAULT_RETRY_AFTER_SECONDS
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_SECONDS
-    return max(0.0, when.timestamp() - time.time())
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now()
+        except (TypeError, ValueError, IndexError):
+            return DEFAULT_RETRY_AFTER_SECONDS
+        return seconds if seconds > 0 else SHORT_RETRY_AFTER_SECONDS
+    return seconds if math.isfinite(seconds) and seconds >= 0 else SHORT_RETRY_AFTER_SECONDS
 
 
 logging.getLogger("backoff").addHandler(logging.NullHandler())

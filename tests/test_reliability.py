@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import email.utils
 import json
 import os
 import signal
@@ -12,9 +13,11 @@ import sys
 import typing as t
 
 import pytest
+import requests
 
 from tap_udemy_business import client
 from tap_udemy_business.sandbox import FaultParams, SandboxPortal
+from tap_udemy_business.tap import TapUdemyBusiness
 
 from .conftest import (
     ALL_STREAMS,
@@ -106,10 +109,41 @@ def _assert_complete_from(
 
 
 def test_retry_after_as_an_http_date_is_understood() -> None:
+    now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
     assert client.retry_after_seconds("3") == 3.0
-    assert client.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert client.retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", lambda: now) == 30.0
     assert client.retry_after_seconds(None) == client.DEFAULT_RETRY_AFTER_SECONDS
     assert client.retry_after_seconds("soon") == client.DEFAULT_RETRY_AFTER_SECONDS
+
+
+@pytest.mark.parametrize(
+    "value", ["-5", "nan", "NaN", "inf", "-inf", "Wed, 21 Oct 2015 07:27:00 GMT"]
+)
+def test_a_retry_after_that_means_nothing_is_a_short_wait_never_none(value: str) -> None:
+    now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
+    wait = client.retry_after_seconds(value, lambda: now)
+    assert wait == client.SHORT_RETRY_AFTER_SECONDS
+    assert wait > 0
+
+
+@pytest.mark.parametrize(("status", "header", "honoured"), [(503, "7", True), (503, None, False)])
+def test_retry_after_is_honoured_on_503_as_on_429(
+    portal: SandboxPortal, status: int, header: str | None, honoured: bool
+) -> None:
+    from singer_sdk.exceptions import RetriableAPIError
+
+    tap = TapUdemyBusiness(config=portal.tap_config(), parse_env_config=False)
+    stream = tap.streams["courses"]
+    response = requests.Response()
+    response.status_code = status
+    if header is not None:
+        response.headers["Retry-After"] = header
+    error = RetriableAPIError(f"{status}", response)
+    wait = stream._retry_wait(error, attempt=1)
+    if honoured:
+        assert wait == 7.0
+    else:
+        assert wait <= client.RETRY_BASE_SECONDS  # the first exponential step, jittered
 
 
 def _cli(
