@@ -340,15 +340,6 @@ def first_error_per_setting(errors: list[str]) -> list[str]:
     return kept
 
 
-class ConfigError(ValueError):
-    """Raised with every problem found in a configuration, one line each."""
-
-    def __init__(self, errors: list[str]) -> None:
-        """Keep the list so the CLI can print one line per problem."""
-        super().__init__("; ".join(errors))
-        self.errors = errors
-
-
 def is_loopback_host(host: str) -> bool:
     """Tell whether a host name is this machine, where plain http is allowed."""
     if host == "localhost":
