@@ -30,7 +30,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
 from tap_udemy_business.auth import PinnedBasicAuth
-from tap_udemy_business.concurrency import AdaptiveLimiter, PageReader, Query
+from tap_udemy_business.concurrency import PageReader, Query
 from tap_udemy_business.errors import (
     EndpointUnavailableError,
     ProxyConfigError,
@@ -40,6 +40,7 @@ from tap_udemy_business.errors import (
 )
 from tap_udemy_business.pages import Page, parse_page
 from tap_udemy_business.progress import Progress
+from tap_udemy_business.rate_limit import AdaptiveLimiter
 from tap_udemy_business.records import UNDOCUMENTED, Record, RecordChecker
 from tap_udemy_business.schema_files import schema_path
 from tap_udemy_business.settings import (

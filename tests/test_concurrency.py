@@ -9,9 +9,10 @@ import pytest
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_udemy_business import client
-from tap_udemy_business.concurrency import GROW_AFTER_SUCCESSES, AdaptiveLimiter, PageReader, Query
+from tap_udemy_business.concurrency import PageReader, Query
 from tap_udemy_business.errors import UdemyFatalError
 from tap_udemy_business.pages import Page
+from tap_udemy_business.rate_limit import GROW_AFTER_SUCCESSES, AdaptiveLimiter
 from tap_udemy_business.sandbox import FaultParams
 
 from .conftest import catalog_selecting, run_tap
