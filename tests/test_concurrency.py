@@ -12,7 +12,6 @@ from tap_udemy_business import client
 from tap_udemy_business.concurrency import PageReader, Query
 from tap_udemy_business.errors import UdemyFatalError
 from tap_udemy_business.pages import Page
-from tap_udemy_business.rate_limit import GROW_AFTER_SUCCESSES, AdaptiveLimiter
 from tap_udemy_business.sandbox import FaultParams
 
 from .conftest import catalog_selecting, run_tap
@@ -81,50 +80,6 @@ def test_field_pushdown_requests_only_selected_fields(portal: SandboxPortal) -> 
     ]
 
 
-def test_the_limiter_halves_on_throttle_and_grows_back() -> None:
-    limiter = AdaptiveLimiter(8)
-    limiter.on_throttle(0.0)
-    assert limiter.limit == 4
-    limiter.on_throttle(0.0)
-    limiter.on_throttle(0.0)
-    limiter.on_throttle(0.0)
-    assert limiter.limit == 1
-    for _ in range(GROW_AFTER_SUCCESSES):
-        limiter.on_success()
-    assert limiter.limit == 2
-
-
-def test_the_limiter_never_lets_more_than_its_limit_in_flight() -> None:
-    limiter = AdaptiveLimiter(3)
-    in_flight = 0
-    peak = 0
-    lock = threading.Lock()
-    release = threading.Event()
-    entered = threading.Semaphore(0)
-
-    def work() -> None:
-        nonlocal in_flight, peak
-        with limiter.slot():
-            with lock:
-                in_flight += 1
-                peak = max(peak, in_flight)
-            entered.release()
-            release.wait(timeout=10)
-            with lock:
-                in_flight -= 1
-
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for _ in range(3):
-        assert entered.acquire(timeout=10)
-    assert not entered.acquire(timeout=0.2)  # a fourth cannot enter while three hold slots
-    release.set()
-    for thread in threads:
-        thread.join(timeout=10)
-    assert peak == 3
-
-
 def test_a_block_stream_alone_reads_without_waiting_on_itself(fresh_portal: SandboxPortal) -> None:
     """The first requests of a sync must be in flight before anything waits for their answer."""
     import time
@@ -158,33 +113,6 @@ def test_the_per_page_output_writes_what_the_sdk_loop_writes(
     assert messages(fast) == messages(sdk)
     assert sum(m["type"] == "RECORD" for m in fast.messages) > 300
     assert all("time_extracted" in m for m in fast.messages if m["type"] == "RECORD")
-
-
-def test_after_two_throttles_requests_are_paced_at_the_accepted_rate() -> None:
-    limiter = AdaptiveLimiter(4)
-    limiter.on_throttle(0.0)
-    assert limiter.interval == 0.0  # one 429 says nothing about the rate yet
-    for _ in range(10):
-        with limiter.slot():
-            pass
-    limiter.on_throttle(0.0)
-    paced = limiter.interval
-    assert paced > 0.0
-    limiter.on_success()
-    assert limiter.interval < paced  # and it probes back up, slowly
-    assert limiter.interval > paced * 0.99
-
-
-def test_429s_during_a_pause_are_one_event_and_the_pause_is_not_measured() -> None:
-    limiter = AdaptiveLimiter(8)
-    limiter.on_throttle(0.3)
-    limiter.on_throttle(0.3)  # another request refused in the same burst
-    assert limiter.limit == 4
-    with limiter.slot():  # waits out the pause, then one request goes through
-        pass
-    limiter.on_throttle(0.0)
-    assert limiter.limit == 2
-    assert 0.0 < limiter.interval < 0.25, "the 0.3 s pause is not part of the accepted rate"
 
 
 def test_a_failed_read_cancels_what_is_still_in_flight() -> None:
