@@ -56,6 +56,9 @@ MAX_MAX_RETRY_SECONDS = 86400
 PORTAL_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
 #: Settings whose values must never appear in any output.
 SECRET_SETTINGS = ("client_id", "client_secret")
+#: Settings that address a real account. The sandbox serves a simulated account of its own,
+#: so none of them may come with `sandbox` on (see `_check_sandbox`).
+ACCOUNT_SETTINGS = ("client_id", "client_secret", "organization_id", "portal_name", "api_url")
 
 CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
@@ -152,8 +155,8 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=DEFAULT_MAX_CONCURRENT_REQUESTS,
         title="Max concurrent requests",
         description=(
-            f"Upper bound on requests in flight, 1 to {MAX_CONCURRENT_REQUESTS}. The tap lowers "
-            "it by itself when the API answers 429, and grows back slowly. 1 reads pages "
+            f"Upper bound on requests in flight, 1 to {MAX_CONCURRENT_REQUESTS}. When the API "
+            "answers 429, requests are also paced just under the rate it allows. 1 reads pages "
             "strictly one after another."
         ),
     ),
@@ -368,19 +371,38 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
     """Return the problems a JSON Schema cannot see, each naming its setting.
 
     Args:
-        config: the merged configuration (the sandbox, when on, has filled in its own
-            credentials and URL before this runs).
+        config: the merged configuration, as the user gave it (files, arguments and
+            environment); the sandbox's own account is not in it.
 
     Returns:
         One message per problem; empty when the configuration is usable.
     """
-    errors = [] if config.get("sandbox") else _check_account(config)
+    errors = _check_sandbox(config) if config.get("sandbox") is True else _check_account(config)
     errors.extend(_check_dates(config))
     return errors
 
 
+def _check_sandbox(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Refuse a real account's settings next to `sandbox`: one line naming them, no values.
+
+    The sandbox brings its own credentials, organization and URL. Taking them over a real
+    account's would sync simulated learners under that account's name, into the warehouse
+    the real data goes to (e.g. `TAP_UDEMY_BUSINESS_SANDBOX=true` left in a production
+    environment); refusing makes the two ways to run exclusive, as the settings groups say.
+    """
+    given = [name for name in ACCOUNT_SETTINGS if config.get(name) not in (None, "")]
+    if not given:
+        return []
+    names = ", ".join(f"'{name}'" for name in given)
+    message = (
+        f"Setting 'sandbox' is on, so {names} must not be set: the sandbox serves a simulated "
+        "account of its own. Unset them, or set 'sandbox' to false to use the real account."
+    )
+    return [message]
+
+
 def _check_account(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Check what reaches the real API; the sandbox supplies all of it itself."""
+    """Check what reaches the real API (with `sandbox` off: the sandbox has its own)."""
     errors = [
         f"Setting '{name}' is required (or set 'sandbox' to true)."
         for name in ("client_id", "client_secret", "organization_id")

@@ -3,12 +3,18 @@
 The CLI (`invoke`) reads its input files itself (`input_files.py`: one line for a bad
 file), stops at once on SIGINT/SIGTERM with a final STATE (`shutdown.py`), and blanks the
 credentials out of everything it logs (`redaction.py`).
+
+With `sandbox` on, the tap starts a simulated portal in-process, which never outlives the
+tap: it stops with `stop_sandbox`, at the end of a `with` block or of `invoke`, when the tap
+is garbage-collected, or at the latest when the interpreter exits. So a program or a test
+suite making many taps leaves no server behind.
 """
 
 from __future__ import annotations
 
 import logging
 import typing as t
+import weakref
 from functools import cached_property
 
 import click
@@ -18,6 +24,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib import StateMessage
+from typing_extensions import override
 
 from tap_udemy_business import redaction
 from tap_udemy_business.client import UdemyConnection
@@ -36,6 +43,8 @@ from tap_udemy_business.transport import describe_url
 from tap_udemy_business.writer import FastSingerWriter, flush
 
 if t.TYPE_CHECKING:
+    from types import TracebackType
+
     from singer_sdk import Stream
 
     from tap_udemy_business.sandbox import SandboxPortal
@@ -51,12 +60,17 @@ class TapUdemyBusiness(Tap):
     package_name = "tap-udemy-business"
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = FastSingerWriter
+    #: Stops the sandbox portal once: on `stop_sandbox`, or when the tap is collected or
+    #: the interpreter exits (a `weakref.finalize` runs at exit too). None until started.
+    _sandbox_finalizer: weakref.finalize[[], TapUdemyBusiness] | None = None
 
+    @override
     def discover_streams(self) -> list[Stream]:
         """One stream per endpoint; see `streams.py`."""
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
     @classproperty
+    @override
     def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805 - a class property
         """Settings from environment variables, numbers and flags left as strings.
 
@@ -67,6 +81,7 @@ class TapUdemyBusiness(Tap):
         cls.append_builtin_config(cls.config_jsonschema)
         return environment_config(cls.config_jsonschema, cls._env_var_prefix)
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Coerce values to their declared types, then add the checks a schema cannot express.
 
@@ -103,6 +118,7 @@ class TapUdemyBusiness(Tap):
         """Text with the credentials blanked out: quoted, bare, encoded, as a Basic token."""
         return redaction.redact(text)
 
+    @override
     def _setup_signal_handlers(self) -> None:
         """Leave signals alone: a tap used as a library must not take over its host's.
 
@@ -112,12 +128,21 @@ class TapUdemyBusiness(Tap):
 
     @cached_property
     def sandbox(self) -> SandboxPortal | None:
-        """The in-process sandbox portal, started on first use when `sandbox` is on."""
+        """The in-process sandbox portal, started on first use when `sandbox` is on.
+
+        It never outlives the tap. `invoke` stops it when the sync ends; a program using the
+        tap as a library leaves a `with` block or calls `stop_sandbox`, and otherwise it stops
+        when the tap is garbage-collected or, at the latest, when the interpreter exits: the
+        finalizer holds the portal, never the tap, so it does not keep the tap alive. After
+        a stop, the next use starts a fresh portal (the same data, another port). Its threads
+        are named after the tap (`tap-udemy-business-sandbox-<port>`).
+        """
         if not self.config.get("sandbox"):
             return None
         from tap_udemy_business.sandbox import SandboxPortal  # noqa: PLC0415 - only when on
 
-        portal = SandboxPortal().start()
+        portal = SandboxPortal(name=f"{self.name}-sandbox").start()
+        self._sandbox_finalizer = weakref.finalize(self, portal.stop)
         self.logger.info("Sandbox portal serving simulated data at %s", portal.base_url)
         return portal
 
@@ -130,6 +155,7 @@ class TapUdemyBusiness(Tap):
         return UdemyConnection(config)
 
     @classmethod
+    @override
     def get_singer_command(cls) -> click.Command:
         """The SDK's command, with `--state` and `--catalog` read by `invoke`, not click.
 
@@ -146,10 +172,11 @@ class TapUdemyBusiness(Tap):
         return command
 
     @classmethod
+    @override
     def cb_config(
         cls,
         ctx: click.Context,
-        param: click.Option,  # noqa: ARG003 - click's callback signature
+        param: click.Option,
         value: tuple[str, ...],
     ) -> _ConfigInput:
         """Read the `--config` files (or `ENV`); a bad file is one line and exit 1.
@@ -170,6 +197,7 @@ class TapUdemyBusiness(Tap):
         return _ConfigInput(config=config, parse_env=parse_env)
 
     @classmethod
+    @override
     def invoke(  # type: ignore[override]
         cls,
         *,
@@ -229,9 +257,26 @@ class TapUdemyBusiness(Tap):
         flush()
 
     def stop_sandbox(self) -> None:
-        """Stop the sandbox portal if this tap started one."""
-        if "sandbox" in self.__dict__ and self.sandbox is not None:
-            self.sandbox.stop()
+        """Stop the sandbox portal now, if one runs; the next use of the tap starts another."""
+        finalizer, self._sandbox_finalizer = self._sandbox_finalizer, None
+        if finalizer is None:
+            return
+        finalizer()
+        self.__dict__.pop("sandbox", None)  # cached properties: made again on next use
+        self.__dict__.pop("connection", None)
+
+    def __enter__(self) -> t.Self:
+        """Use the tap in a `with` block, so its sandbox portal stops when the block ends."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the sandbox portal, if one was started (see `sandbox`)."""
+        self.stop_sandbox()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -75,6 +75,78 @@ def test_sandbox_needs_no_credentials() -> None:
     TapUdemyBusiness(config={"sandbox": True}, parse_env_config=False)
 
 
+# -- the sandbox is a separate room: never next to a real account's settings -------------------
+REAL_ACCOUNT = {**GOOD, "api_url": "https://acme.udemy.com"}
+
+
+@pytest.mark.parametrize("setting", sorted(REAL_ACCOUNT))
+def test_sandbox_with_a_real_account_setting_is_refused_naming_it(setting: str) -> None:
+    errors = _errors({"sandbox": True, "start_date": "2026-11-01", setting: REAL_ACCOUNT[setting]})
+    assert len(errors) == 1, errors
+    assert f"'{setting}'" in errors[0]
+    assert "'sandbox'" in errors[0]
+    assert not any(other in errors[0] for other in REAL_ACCOUNT.keys() - {setting})
+    assert "s3cr3t-value" not in errors[0]
+
+
+def test_sandbox_with_a_whole_real_account_is_one_error_naming_every_setting() -> None:
+    errors = _errors({"sandbox": True, **REAL_ACCOUNT})
+    assert len(errors) == 1, errors
+    assert all(f"'{name}'" in errors[0] for name in REAL_ACCOUNT)
+    assert "s3cr3t-value" not in errors[0]
+
+
+def test_blank_account_settings_do_not_count_against_the_sandbox() -> None:
+    """An exported but empty `TAP_UDEMY_BUSINESS_CLIENT_ID=` means "not set"."""
+    tap = TapUdemyBusiness(
+        config={"sandbox": True, "client_id": "", "client_secret": "", "api_url": ""},
+        parse_env_config=False,
+    )
+    assert tap.config["sandbox"] is True
+
+
+def test_cli_refuses_sandbox_with_credentials_in_one_line(tmp_path: t.Any) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"sandbox": True, **REAL_ACCOUNT}))
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_udemy_business", "--config", str(config)],
+        env=BASE_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    (line,) = _error_lines(done.stderr, "'sandbox'")
+    assert all(f"'{name}'" in line for name in ("client_id", "client_secret", "api_url"))
+    assert "s3cr3t-value" not in done.stderr
+    assert "Sandbox portal serving" not in done.stderr  # refused before anything started
+
+
+def test_sandbox_switched_on_in_the_environment_over_a_real_config_is_refused(
+    tmp_path: t.Any,
+) -> None:
+    """Meltano's case: `TAP_UDEMY_BUSINESS_SANDBOX=true` left over a production config."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(GOOD))
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_udemy_business", "--config", str(config), "--config=ENV"],
+        env={**BASE_ENV, _env_var("sandbox"): "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    (line,) = _error_lines(done.stderr, "'sandbox'")
+    assert "'client_secret'" in line
+    assert "'organization_id'" in line
+    assert "s3cr3t-value" not in done.stderr
+
+
 def test_environment_variables_configure_the_tap(portal: SandboxPortal) -> None:
     env = {
         "TAP_UDEMY_BUSINESS_CLIENT_ID": portal.client_id,
@@ -217,7 +289,10 @@ def test_a_bad_organization_id_is_one_error_naming_it(value: t.Any) -> None:
 def test_strings_that_spell_the_declared_type_are_converted(
     setting: str, text: t.Any, expected: t.Any
 ) -> None:
-    value = _tap(**{setting: text}).config[setting]
+    # The sandbox on is a config of its own: a real account's settings are refused next to it.
+    account = {} if setting == "sandbox" and expected is True else GOOD
+    tap = TapUdemyBusiness(config={**account, setting: text}, parse_env_config=False)
+    value = tap.config[setting]
     assert value == expected
     assert type(value) is type(expected)
 

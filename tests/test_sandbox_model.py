@@ -644,15 +644,35 @@ def test_scales_to_millions_of_rows_with_flat_memory(monkeypatch: pytest.MonkeyP
     assert day_of(last["item_completion_time"] or last["item_start_time"]) in (day, None)
 
 
-def test_query_cache_is_bounded() -> None:
+def test_the_model_caches_no_query() -> None:
+    """The portal's page cache is the one cache: a selection is made afresh, equal each time."""
     ds = Dataset(DatasetParams(learners=30))
     first = ds.select("user_progress", Filters())
-    assert ds.select("user_progress", Filters()) is first
-    for back in range(100):
-        day = ds.today - timedelta(days=1 + back)
-        ds.select("user_course_activity", Filters(from_date=day, to_date=day))
-    assert len(ds._queries) <= 32
-    assert ds.select("user_progress", Filters()) is not first
+    again = ds.select("user_progress", Filters())
+    assert again is not first
+    assert again.count == first.count > 0
+    assert again.rows(0, again.count) == first.rows(0, first.count)
+
+
+def test_queries_meaning_the_same_rows_normalize_to_one_key() -> None:
+    ds = Dataset(DatasetParams(learners=30))
+    yesterday = ds.today - timedelta(days=1)
+    course = ds.courses[0].id
+    assert ds.query("user_progress", Filters()) == ds.query(
+        "user_progress", Filters(to_date=yesterday + timedelta(days=9))
+    )
+    long_ago = ds.today - timedelta(days=5000)
+    assert ds.query("user_activity", Filters(from_date=long_ago)) == ds.query(
+        "user_activity", Filters(from_date=long_ago - timedelta(days=1))
+    )
+    unknown = ds.query("user_progress", Filters(course_id=-5))
+    assert unknown == ds.query("user_progress", Filters(course_id=-6))
+    assert ds.selection(unknown).count == 0
+    assert ds.query("user_progress", Filters(course_id=course)) != unknown
+    assert ds.query("courses", Filters(from_date=yesterday)) == ds.query("courses")
+    before = ds.query("user_progress")
+    ds.advance(1)
+    assert ds.query("user_progress") != before  # the clock is part of the key
 
 
 def test_tiny_and_empty_datasets() -> None:

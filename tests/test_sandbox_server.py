@@ -348,10 +348,50 @@ def test_advance_reveals_new_rows() -> None:
         assert after == len(portal.ground_truth("user_progress"))
 
 
-def test_prerender_fills_the_cache(sandbox: SandboxPortal) -> None:
-    pages = sandbox.prerender("user_progress", page_size=50, to_date=sandbox.dataset.today)
+def test_prerendered_pages_answer_the_client_from_the_one_cache(
+    sandbox: SandboxPortal, http: requests.Session
+) -> None:
+    today = sandbox.dataset.today
+    pages = sandbox.prerender("user_progress", page_size=50, to_date=today)
     assert pages == -(-len(sandbox.ground_truth("user_progress")) // 50)
-    assert len(sandbox._pages) >= pages
+    filled = sandbox.cache_stats
+    assert filled.pages >= pages
+    # What the client then asks for is answered from those entries: nothing new is indexed
+    # or rendered, and the pages hold what a fresh rendering would.
+    params = {"to_date": today.isoformat(), "page_size": 50, **all_fields("user_progress")}
+    records, _ = fetch_all(http, sandbox, "user_progress", params)
+    assert sandbox.cache_stats == filled
+    assert records == sandbox.ground_truth("user_progress")
+
+
+def test_equivalent_filters_share_one_cache_entry() -> None:
+    """Dates meaning the same rows (long before the history, past yesterday) are one query."""
+    yesterday = DATA.today - dt.timedelta(days=1)
+    long_ago = DATA.today - dt.timedelta(days=10 * DATA.history_days)
+    alike: list[list[dict[str, str]]] = [
+        [
+            {},
+            {"to_date": yesterday.isoformat()},
+            {"to_date": (yesterday + dt.timedelta(days=30)).isoformat()},
+        ],
+        [
+            {"from_date": long_ago.isoformat()},
+            {"from_date": (long_ago - dt.timedelta(days=400)).isoformat()},
+        ],
+    ]
+    with SandboxPortal(dataset=DATA) as portal, requests.Session() as session:
+        session.auth = (portal.client_id, portal.client_secret)
+        for number, group in enumerate(alike, start=1):
+            answers = [
+                session.get(url(portal, "user_course_activity"), params=params, timeout=10).json()
+                for params in group
+            ]
+            assert answers[0]["count"] > 0
+            assert all(answer["results"] == answers[0]["results"] for answer in answers)
+            assert portal.cache_stats.selections == number
+            assert portal.cache_stats.pages == number
+        portal.advance(1)  # the clock is in the key: the old day's entries are gone
+        assert portal.cache_stats == (0, 0, 0)
 
 
 def test_tap_config(sandbox: SandboxPortal) -> None:
