@@ -22,12 +22,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import backoff
 import requests
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, StreamSchema
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib import RecordMessage
+from typing_extensions import override
 
 from tap_udemy_business.auth import PinnedBasicAuth
 from tap_udemy_business.concurrency import PageReader, Query
@@ -38,11 +36,12 @@ from tap_udemy_business.errors import (
     TransportError,
     UdemyFatalError,
 )
+from tap_udemy_business.fast_path import PagedStream
 from tap_udemy_business.pages import Page, parse_page
 from tap_udemy_business.progress import Progress
-from tap_udemy_business.rate_limit import AdaptiveLimiter
+from tap_udemy_business.rate_limit import governor_for
 from tap_udemy_business.records import UNDOCUMENTED, Record, RecordChecker
-from tap_udemy_business.schema_files import schema_path
+from tap_udemy_business.schema_files import SCHEMAS
 from tap_udemy_business.settings import (
     DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_MAX_RESPONSE_MB,
@@ -54,11 +53,9 @@ from tap_udemy_business.settings import (
     is_loopback_host,
 )
 from tap_udemy_business.transport import Transport, describe_url
-from tap_udemy_business.writer import FastSingerWriter
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
-    from pathlib import Path
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
@@ -83,7 +80,7 @@ LOGGER = logging.getLogger("tap-udemy-business")
 
 def utc_now() -> dt.datetime:
     """This machine's clock, in UTC (the default `UdemyConnection.clock`)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class UdemyConnection:
@@ -108,7 +105,7 @@ class UdemyConnection:
         self.concurrency = int(
             config.get("max_concurrent_requests") or DEFAULT_MAX_CONCURRENT_REQUESTS
         )
-        self.limiter = AdaptiveLimiter(self.concurrency)
+        self.limiter = governor_for(self.base_url, config["client_id"], self.concurrency)
         max_response_mb = int(config.get("max_response_mb") or DEFAULT_MAX_RESPONSE_MB)
         self.transport = Transport(
             self.base_url,
@@ -125,29 +122,45 @@ class UdemyConnection:
         self._skew_reported = threading.Lock()
 
     def note_server_date(self, response: requests.Response) -> None:
-        """Remember the API's own date (its `Date` header): reporting ends the day before.
+        """Keep the date the latest answer gave as `server_date` (the probe report reads it).
+
+        Reporting streams do not read it: each plans its windows from its own first
+        answer's date (see `api_date`), so the plan cannot change while it is read.
+        """
+        day = self.api_date(response)
+        if day is not None:
+            self.server_date = day
+
+    def local_date(self) -> dt.date:
+        """Today (UTC) by this machine's clock: where reports end when the API says nothing."""
+        return self.clock().astimezone(dt.UTC).date()
+
+    def api_date(self, response: requests.Response) -> dt.date | None:
+        """The API's own date by an answer's `Date` header: reporting ends the day before.
 
         The API's date decides because reporting data is the API's: its "yesterday" is
         the last whole day it holds. A date more than a day from this machine's clock
         (a 2001 date, a cache serving a 3-day-old answer) would move "yesterday" so far
         that a sync reads nothing and succeeds; such a date is not trusted: one warning
         per run, and this machine's clock decides.
+
+        Returns:
+            The date, or None when the answer has no readable `Date` header.
         """
         header = response.headers.get("Date")
         if not header:
-            return
+            return None
         try:
             served = email.utils.parsedate_to_datetime(header)
         except (TypeError, ValueError):
-            return
+            return None
         if served.tzinfo is None:
-            served = served.replace(tzinfo=dt.timezone.utc)
+            served = served.replace(tzinfo=dt.UTC)
         local = self.clock()
         simulated = self._may_simulate and SIMULATED_CLOCK_HEADER in response.headers
         if simulated or abs(served - local) <= MAX_CLOCK_SKEW:
-            self.server_date = served.astimezone(dt.timezone.utc).date()
-            return
-        self.server_date = local.astimezone(dt.timezone.utc).date()
+            return served.astimezone(dt.UTC).date()
+        day = local.astimezone(dt.UTC).date()
         if self._skew_reported.acquire(blocking=False):  # never released: once per run
             LOGGER.warning(
                 "The API's Date header (%s) is %.1f days from this machine's clock (%s): "
@@ -156,13 +169,21 @@ class UdemyConnection:
                 header,
                 abs((served - local).total_seconds()) / 86400,
                 local.strftime("%Y-%m-%d %H:%M UTC"),
-                self.server_date.isoformat(),
+                day.isoformat(),
             )
+        return day
 
 
-class UdemyStream(RESTStream[t.Any]):
-    """A list endpoint of the Udemy Business API (`{count, next, previous, results}`)."""
+class UdemyStream(PagedStream, RESTStream[t.Any]):
+    """A list endpoint of the Udemy Business API (`{count, next, previous, results}`).
 
+    Pages are read here; how their records become messages is `PagedStream`'s (see
+    `fast_path.py`).
+    """
+
+    #: The stream's file in `schemas/` (named after the stream), the single source of truth
+    #: for its fields, loaded the SDK's way.
+    schema = StreamSchema(SCHEMAS)
     #: The records' `_class`, which names the `fields[...]` request parameter.
     record_class: t.ClassVar[str]
     #: Organizations without the feature answer 403/404: skip instead of failing.
@@ -170,6 +191,7 @@ class UdemyStream(RESTStream[t.Any]):
     #: Records are checked against the schema per page instead (see `records.py`).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
+    @override
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Set up the stream and its progress counter."""
         super().__init__(*args, **kwargs)
@@ -182,16 +204,12 @@ class UdemyStream(RESTStream[t.Any]):
         self._answered: deque[requests.Response] = deque()
 
     @property
-    def schema_filepath(self) -> Path:
-        """The stream's file in `schemas/`, the single source of truth for its fields."""
-        return schema_path(self.name)
-
-    @property
     def connection(self) -> UdemyConnection:
         """The connection shared by the tap's streams."""
         return t.cast("UdemyConnection", self._tap.connection)  # type: ignore[attr-defined]
 
     @property
+    @override
     def url_base(self) -> str:
         """Root of the organization's API."""
         return (
@@ -249,8 +267,6 @@ class UdemyStream(RESTStream[t.Any]):
 
     #: Counts and logs the running sync's progress (replaced at each read).
     progress: Progress
-    #: When the page being emitted arrived: its records' `time_extracted`.
-    _extracted_at: dt.datetime | None = None
 
     #: Fields the tap adds to records (not requested from the API).
     tap_added_fields: t.ClassVar[frozenset[str]] = frozenset({UNDOCUMENTED})
@@ -293,19 +309,24 @@ class UdemyStream(RESTStream[t.Any]):
         return page
 
     def read_queries(
-        self, queries: Iterable[Query], total_units: int = 0
+        self, queries: Sequence[Query], total_units: int = 0
     ) -> Iterator[tuple[Query, Page]]:
         """Read every page of every query, in order, as concurrently as allowed.
 
         Args:
-            queries: the queries, in the order their records must be emitted.
-            total_units: how many units (days) the queries' `units` count up to, for
-                the progress line's percentage; 0 to use the announced counts instead.
+            queries: the queries, all decided beforehand, in the order their records must
+                be emitted.
+            total_units: how many units of work (windows) the queries' `units` count up
+                to, for the progress line's percentage; 0 to use the announced counts.
         """
         self._cancel = threading.Event()
-        reader = PageReader(self.fetch_page, self.connection.concurrency, self._cancel)
-        self.progress = Progress(self.name, self.logger)
-        self.progress.units_total = total_units
+        reader = PageReader(
+            self.fetch_page,
+            self.connection.concurrency,
+            self._cancel,
+            read_ahead=self.connection.limiter.read_ahead,
+        )
+        self.progress = Progress(self.name, self.logger, units_total=total_units)
         previous: Query | None = None
         with self.get_http_request_counter() as request_counter:
             for query, page in reader.read(queries):
@@ -316,7 +337,6 @@ class UdemyStream(RESTStream[t.Any]):
                 request_counter.increment()
                 self.log_request_durations()
                 self.progress.page(len(page.records))
-                self._extracted_at = page.received_at
                 yield query, page
 
     def log_request_durations(self) -> None:
@@ -340,11 +360,7 @@ class UdemyStream(RESTStream[t.Any]):
                 else None,
             )
 
-    def get_records(self, context: Context | None) -> Iterable[Record]:
-        """Yield the stream's records (the SDK's per-record path; see `_sync_records`)."""
-        for records in self.pages(context):
-            yield from records
-
+    @override
     def pages(self, context: Context | None) -> Iterator[list[Record]]:
         """Yield the stream's records a page at a time; a missing optional endpoint: none."""
         emitted = False
@@ -379,94 +395,9 @@ class UdemyStream(RESTStream[t.Any]):
         """The page's records, fit for the stream's schema (see `records.py`)."""
         return self._checker.check(page.records, page.url)
 
-    # Records to messages
-
-    def _sync_records(
-        self,
-        context: Context | None = None,
-        *,
-        write_messages: bool = True,
-    ) -> t.Generator[dict[str, t.Any], t.Any, t.Any]:
-        """Emit the stream a page at a time when nothing needs per-record treatment.
-
-        singer-sdk's loop spends ~15 µs of Python per record (post-processing, child
-        contexts, message objects, a state update, counters), more than everything else
-        a record costs. With no stream map, no flattening, no child stream and no record
-        limit, none of that varies within a page: a page becomes one write of JSON lines,
-        one state update (from its last record: records are in bookmark order) and one
-        counter increment, with the same messages and state as the SDK's loop. Anything
-        else takes the SDK's own path.
-        """
-        if not (write_messages and self._plain_output and context is None):
-            yield from super()._sync_records(context, write_messages=write_messages)
-            return
-        writer = t.cast("FastSingerWriter", self._tap.message_writer)
-        record_counter = self.get_record_counter()
-        timer = self.get_sync_timer()
-        with record_counter, timer:
-            record_counter.with_context({})
-            timer.with_context({})
-            self._write_starting_replication_value(None)
-            for records in self.pages(None):
-                if not records:
-                    continue
-                if self._deselects_any:
-                    for record in records:
-                        pop_deselected_record_properties(record, self.schema, self.mask)
-                writer.write_records(
-                    self.name,
-                    records,
-                    version=self._stream_version,
-                    time_extracted=self._extracted_at,
-                )
-                self.state_manager.is_flushed = False
-                self._increment_stream_state(records[-1], context=None)
-                record_counter.increment(len(records))
-                yield records[-1]
-            self._finalize_state(self.get_context_state(None))
-        self._finalize_state(self.stream_state)
-        self._write_state_message()
-
-    @property
-    def _plain_output(self) -> bool:
-        """Whether records go out as they are: no maps, flattening, children or limit."""
-        maps = self.stream_maps
-        return (
-            isinstance(self._tap.message_writer, FastSingerWriter)
-            and len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and maps[0].stream_alias == self.name
-            and not self.child_streams
-            and self.ABORT_AT_RECORD_COUNT is None
-        )
-
-    @cached_property
-    def _deselects_any(self) -> bool:
-        return any(not selected for breadcrumb, selected in self.mask.items() if breadcrumb)
-
-    def _generate_record_messages(self, record: Record) -> t.Generator[RecordMessage, None, None]:
-        """Turn a record into RECORD messages: singer-sdk's step, minus per-record waste.
-
-        The SDK walks every record to pop deselected properties (even when none are),
-        conforms types (off here: see `checked`) and reads the clock per record. Here the
-        walk happens only when the catalog deselects something, and `time_extracted` is
-        the time the record's page arrived. Stream maps apply exactly as in the SDK.
-        """
-        if self._deselects_any:
-            pop_deselected_record_properties(record, self.schema, self.mask)
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=self._extracted_at,
-                )
-
     # Errors and retries
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Sort a response into fine, retriable (429, 5xx) or fatal, with a clear message."""
         status = response.status_code
@@ -525,6 +456,7 @@ class UdemyStream(RESTStream[t.Any]):
         redacted = self.connection.auth.redact(text)
         return redacted[: len(prefix) + ERROR_EXCERPT_CHARS]
 
+    @override
     def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
         """Retry transient failures, bounded by `max_retries` and `max_retry_seconds`."""
         decorated: Callable[..., t.Any] = backoff.on_exception(
@@ -545,11 +477,13 @@ class UdemyStream(RESTStream[t.Any]):
         )(func)
         return decorated
 
+    @override
     def backoff_max_tries(self) -> int:
         """One try plus `max_retries` retries."""
         retries = self.config.get("max_retries")
         return 1 + int(DEFAULT_MAX_RETRIES if retries is None else retries)
 
+    @override
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
         """Wait `Retry-After` on 429 (and slow down); otherwise exponential with jitter."""
         attempt = 0
@@ -576,6 +510,7 @@ class UdemyStream(RESTStream[t.Any]):
         ceiling: float = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2.0 ** (attempt - 1))
         return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
+    @override
     def backoff_handler(self, details: Details) -> None:
         """Log one line per retry: what failed, where, and how long until the next try."""
         exception = details.get("exception")

@@ -27,22 +27,27 @@ from tap_udemy_business.transport import describe_url
 
 if t.TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
+#: Page threads per request allowed in flight (see `PageReader.read`).
+RETRY_HEADROOM = 3
 #: Where the reader's warnings go unless it is given a logger: the tap's own.
 LOGGER = logging.getLogger("tap-udemy-business")
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Query:
-    """One list query: its first page's URL, and what to hand back with its pages."""
+    """One list query, decided before the read starts: its first page's URL, and more.
+
+    Immutable, and handed to the reader as a whole list: what a read covers is settled
+    before its first request, never while it runs.
+    """
 
     url: str
-    tag: t.Any = None
-    #: How many units of work (days) are done once this query is read; for progress.
+    #: What the query covers (a reporting window), handed back with its pages.
+    window: t.Any = None
+    #: Units of work (windows) wholly read before this query starts; for progress.
     units: int = 0
-    #: Its first page, when already read (to learn something before reading on).
-    page: Page | None = None
 
 
 class _Read:
@@ -183,6 +188,7 @@ class PageReader:
         concurrency: int,
         cancel: threading.Event | None = None,
         logger: logging.Logger | None = None,
+        read_ahead: Callable[[int], int] | None = None,
     ) -> None:
         """Use `fetch(url)` (with its own retries) to read one page.
 
@@ -192,15 +198,31 @@ class PageReader:
             cancel: set when the read fails or is closed, for `fetch` to give up on pages
                 still in flight or retrying instead of delaying the error.
             logger: where warnings about a query's `count` go (the tap's logger if unset).
+            read_ahead: given the usual window (twice `concurrency`), the pages to request
+                ahead now: the rate governor widens it while paced, so that a page waiting
+                out a `Retry-After` at the head of the line does not stall the others.
         """
         self._fetch = fetch
         self._cancel = cancel
         self._concurrency = concurrency
-        self._ahead = 1 if concurrency == 1 else 2 * concurrency
+        self._base_ahead = 1 if concurrency == 1 else 2 * concurrency
+        self._read_ahead = read_ahead
         self._logger = logger or LOGGER
 
-    def read(self, queries: Iterable[Query]) -> Iterator[tuple[Query, Page]]:
+    @property
+    def _ahead(self) -> int:
+        """Pages requested ahead of the consumer: twice the concurrency, more when paced."""
+        if self._read_ahead is None or self._concurrency == 1:
+            return self._base_ahead
+        return self._read_ahead(self._base_ahead)
+
+    def read(self, queries: Sequence[Query]) -> Iterator[tuple[Query, Page]]:
         """Yield `(query, page)` for every page of every query, in order.
+
+        Args:
+            queries: every query of the read, decided beforehand: taking the next one
+                never waits on anything (a request, a clock), so the reader never blocks
+                on its own input.
 
         Raises:
             UdemyFatalError: a `count` dropped between two pages of a query (before that
@@ -208,7 +230,10 @@ class PageReader:
         """
         pending = iter(queries)
         slots: deque[_Slot | _Plan] = deque()
-        executor = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="page")
+        # Threads beyond `concurrency` let pages waiting out a retry's back-off sleep
+        # without holding up the others: requests in flight are capped by the governor.
+        workers = self._concurrency * RETRY_HEADROOM
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page")
         try:
             while True:
                 self._fill(slots, pending, executor)
@@ -251,8 +276,6 @@ class PageReader:
         self._submit(slots, executor)
         sequential = self._concurrency == 1
         while queued < self._ahead:
-            # Drawing a query may block (a stream waiting to learn the API's date): what
-            # is queued so far is already in flight, so it cannot wait on itself.
             query = next(pending, None)
             if query is None:
                 break
@@ -283,11 +306,7 @@ class PageReader:
         for slot in itertools.islice(slots, self._ahead):
             if isinstance(slot, _Plan) or slot.future is not None:
                 continue
-            if slot.first and slot.read.query.page is not None:
-                slot.future = Future()
-                slot.future.set_result(slot.read.query.page)
-            else:
-                slot.future = executor.submit(self._fetch, slot.url)
+            slot.future = executor.submit(self._fetch, slot.url)
 
     def _plan_arrived(self, slots: deque[_Slot | _Plan]) -> None:
         """Plan the other pages of first pages that have arrived, ahead of the consumer.

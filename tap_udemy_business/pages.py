@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
@@ -41,8 +40,6 @@ class Page:
     next_url: str | None
     records: list[Record]
     response: requests.Response | None = field(default=None, repr=False)
-    #: When the page arrived (UTC): the `time_extracted` of its records.
-    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
 def parse_page(content: bytes, url: str, logger: logging.Logger | None = None) -> Page:

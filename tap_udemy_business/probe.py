@@ -109,7 +109,7 @@ def _answer(response: requests.Response) -> Answer:
         except (TypeError, ValueError):
             api_time = None
         if api_time is not None and api_time.tzinfo is not None:
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             offset = round((api_time - now).total_seconds() / 3600, 1)
     return Answer(response.status_code, tuple(response.headers), offset)
 
@@ -183,7 +183,7 @@ class Prober:
 
     def _today(self) -> dt.date:
         """The API's date (its `Date` header), else this machine's: where reports end."""
-        return self._connection.server_date or dt.datetime.now(dt.timezone.utc).date()
+        return self._connection.server_date or dt.datetime.now(dt.UTC).date()
 
     def endpoint(self, stream: UdemyStream, window: dict[str, str] | None = None) -> EndpointReport:
         """Page 1 with `fields[<guess>]`, then with `fields[<_class>]` if the guess was off."""

@@ -26,8 +26,18 @@ class Progress:
         stream: str,
         logger: logging.Logger,
         interval: float | None = None,
+        *,
+        units_total: int = 0,
     ) -> None:
-        """Start the clock for one stream (a line every `interval` s, default 15)."""
+        """Start the clock for one stream (a line every `interval` s, default 15).
+
+        Args:
+            stream: the stream's name, for the lines.
+            logger: where the lines go (stderr, never the Singer messages).
+            interval: seconds between two lines.
+            units_total: the units of work the read is planned as (its windows), known
+                before it starts; 0 to measure progress by the announced counts instead.
+        """
         self.stream = stream
         self._logger = logger
         self._interval = DEFAULT_INTERVAL_SECONDS if interval is None else interval
@@ -38,8 +48,9 @@ class Progress:
         self.expected = 0
         self.requests = 0
         self.retries = 0
+        #: Units of work (windows) wholly read so far, out of `units_total`.
         self.units_done = 0
-        self.units_total = 0
+        self.units_total = units_total
 
     def expect(self, count: int) -> None:
         """Add a query's announced `count` to the total."""

@@ -9,13 +9,23 @@ aligned to the calendar, so re-reading one (the lookback) yields the same keys, 
 upserting target merges, and the bookmark (`from_date`) moves forward a window at a time.
 user_progress has a row per learner and item whatever the period, so it is read in blocks
 of 31 days: fewer, fuller pages, with the block as its window.
+
+Each read is planned before its first page is requested (`ReportingStream.plan`): one
+one-record probe learns the API's date (where reporting ends) and the records' `_class`,
+then one probe per group of windows skips empty stretches of history, and the windows
+left are a fixed, ordered `WindowPlan` handed to the page reader whole.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cached_property
+
+from typing_extensions import override
 
 from tap_udemy_business.client import UdemyStream
 from tap_udemy_business.concurrency import Query
@@ -24,12 +34,15 @@ from tap_udemy_business.keys import LEARNER_KEY, LearnerKeys
 from tap_udemy_business.settings import DEFAULT_LOOKBACK_DAYS
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from singer_sdk.helpers.types import Context
 
     from tap_udemy_business.pages import Page
     from tap_udemy_business.records import Record
+
+#: A window: its first and last day, both included.
+Window = tuple[dt.date, dt.date]
 
 #: Udemy for Business started in 2015: "the whole history" starts no earlier.
 HISTORY_START = dt.date(2015, 1, 1)
@@ -40,15 +53,32 @@ BLOCK_DAYS = 31
 PROBE_GROUPS = {"day": 31, "week": 13, "month": 12, "block": 12}
 
 
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """What one read of a reporting stream covers, settled before its first page is read."""
+
+    #: The first day of the read (a window start: the bookmark minus the lookback).
+    first: dt.date
+    #: The last day: yesterday by the API's date (from the read's first answer), or
+    #: `end_date` if earlier.
+    last: dt.date
+    #: The windows to read, in order: every window from `first` to `last` save those
+    #: in stretches a probe found empty.
+    windows: tuple[Window, ...]
+
+
 class ReportingStream(UdemyStream):
     """An analytics endpoint, synced window by window with a `from_date` bookmark."""
 
     replication_key = "from_date"
     #: Windows are read in order, so the bookmark can follow every record: a killed run
-    #: resumes from the window it was in. The lookback re-reads windows before the
-    #: bookmark, which the SDK's sort check would take for disorder, hence `check_sorted` off.
+    #: resumes from the window it was in. The SDK's sort check (`check_sorted`, on by
+    #: default) refuses any record below the bookmark; the windows a lookback reads again
+    #: leave the bookmark alone (see `PagedStream._increment_stream_state`), so it never
+    #: moves backwards and the check stays on.
     is_sorted = True
-    check_sorted = False
+    #: `stamp` gives every record of a page its request's `from_date`: a page is one window.
+    one_bookmark_value_per_page = True
     tap_added_fields = UdemyStream.tap_added_fields | {"from_date", "to_date", LEARNER_KEY}
     #: Fields that tell anonymized learners apart when no learner id is sent (see `keys.py`).
     learner_facts: t.ClassVar[tuple[str, ...]] = ("user_external_id", "lms_user_id")
@@ -58,6 +88,7 @@ class ReportingStream(UdemyStream):
     aggregate: t.ClassVar[bool] = True
 
     @property
+    @override
     def key_sources(self) -> frozenset[str]:
         """What `learner_key` is built from: always requested, whatever the catalog says."""
         return frozenset({"user_email", "user_id", *self.learner_facts})
@@ -72,14 +103,13 @@ class ReportingStream(UdemyStream):
         others = [k for k in self.primary_keys if k not in self.tap_added_fields]
         return LearnerKeys(others, self.learner_facts)
 
+    @override
     def iter_pages(self, context: Context | None) -> Iterator[list[Record]]:
-        """Yield the pages of every window from the starting day to yesterday, in order."""
-        first = self.first_day(context)
-        total_days = (self.last_day() - first).days + 1
+        """Yield the pages of every window of the read's plan, in order."""
+        queries = self.queries(self.plan(context))
         previous = None
         seen: dict[tuple[t.Any, ...], int] = {}
-        for query, page in self.read_queries(self._queries(first), total_days):
-            window_start, window_end = t.cast("tuple[str, str]", query.tag)
+        for query, page in self.read_queries(queries, total_units=len(queries)):
             if query is not previous:
                 if previous is not None:
                     # Every record of the previous window has been emitted and counted in
@@ -87,7 +117,7 @@ class ReportingStream(UdemyStream):
                     self._write_state_message()
                 previous = query
                 seen = {}
-            self.stamp(page, (window_start, window_end), seen)
+            self.stamp(page, t.cast("tuple[str, str]", query.window), seen)
             yield self.checked(page)
 
     def stamp(
@@ -104,29 +134,29 @@ class ReportingStream(UdemyStream):
             record["from_date"], record["to_date"] = window
         self._learner_keys.stamp(page.records, seen, window[0])
 
-    def first_day(self, context: Context | None) -> dt.date:
-        """The bookmark minus `lookback_days`, not before `start_date`; else `start_date`.
+    def plan(self, context: Context | None) -> WindowPlan:
+        """Decide every window of this read before its first page is requested.
 
-        Rounded down to the start of its window, so a window is always read whole and
-        keeps its `from_date` (its key) whichever run reads it.
+        The first request, a one-record probe from the first day to yesterday by this
+        machine's clock, tells the API's date (hence the last day of reporting data), the
+        records' `_class` (hence the `fields[...]` key) and, when its range holds the
+        whole read, whether there is anything to read at all. Empty stretches of history
+        (before the organization's first learner) are then skipped a group of windows at
+        a time, one probe a group, the probes as concurrent as the reads. Nothing decided
+        here changes while the plan is read.
         """
-        start = _day(self.config.get("start_date")) or HISTORY_START
-        value = self.get_starting_replication_key_value(context)
-        try:
-            bookmark = _day(value)
-        except ValueError:
-            msg = (
-                f"The state's bookmark for '{self.name}' is not a date ({value!r}): "
-                "correct it or drop this stream from the state."
-            )
-            raise UdemyFatalError(msg) from None
-        if bookmark is None:
-            return window_start(start, self.span)
-        last = self.last_day()
-        if bookmark > last and not getattr(self, "_warned_future_bookmark", False):
+        self._cancel = threading.Event()  # this read's own: a failed earlier one is over
+        bookmark = self.bookmark_day(context)
+        first = self.first_day(bookmark)
+        end = _day(self.config.get("end_date"))
+        local_last = last_day(self.connection.local_date(), end)
+        probe_first = min(first, local_last)
+        probe = self._probe(probe_first, local_last)
+        api_today = None if probe.response is None else self.connection.api_date(probe.response)
+        last = last_day(api_today or self.connection.local_date(), end)
+        if bookmark is not None and bookmark > last:
             # The tap never writes a bookmark past the last day it read, so this one was
             # edited or came from a clock gone wrong; left alone, every run reads nothing.
-            self._warned_future_bookmark = True
             self.logger.warning(
                 "Stream '%s': the bookmark %s is after the last day this run can read (%s, "
                 "yesterday by the API's clock or end_date): nothing is read until then. "
@@ -135,54 +165,83 @@ class ReportingStream(UdemyStream):
                 bookmark.isoformat(),
                 last.isoformat(),
             )
+        spans = list(windows(first, last, self.span))
+        probed_all = probe_first <= first and last <= local_last
+        if not spans or (probed_all and probe.count == 0):
+            return WindowPlan(first, last, ())
+        size = PROBE_GROUPS[self.span]
+        groups = [spans[i : i + size] for i in range(0, len(spans), size)]
+        if len(groups) == 1:
+            return WindowPlan(first, last, tuple(spans))
+        counts = self._counts([(group[0][0], group[-1][1]) for group in groups])
+        kept = (
+            window for group, count in zip(groups, counts, strict=True) if count for window in group
+        )
+        return WindowPlan(first, last, tuple(kept))
+
+    def bookmark_day(self, context: Context | None) -> dt.date | None:
+        """The day the state's bookmark names (None without one).
+
+        Raises:
+            UdemyFatalError: the bookmark is no date.
+        """
+        value = self.get_starting_replication_key_value(context)
+        try:
+            return _day(value)
+        except ValueError:
+            msg = (
+                f"The state's bookmark for '{self.name}' is not a date ({value!r}): "
+                "correct it or drop this stream from the state."
+            )
+            raise UdemyFatalError(msg) from None
+
+    def first_day(self, bookmark: dt.date | None) -> dt.date:
+        """The bookmark minus `lookback_days`, not before `start_date`; else `start_date`.
+
+        Rounded down to the start of its window, so a window is always read whole and
+        keeps its `from_date` (its key) whichever run reads it.
+        """
+        start = _day(self.config.get("start_date")) or HISTORY_START
+        if bookmark is None:
+            return window_start(start, self.span)
         lookback = self.config.get("lookback_days")
         days = DEFAULT_LOOKBACK_DAYS if lookback is None else int(lookback)
         return window_start(max(start, bookmark - dt.timedelta(days=days)), self.span)
 
-    def last_day(self) -> dt.date:
-        """Yesterday by the API's clock (the daily refresh), or `end_date` if earlier."""
-        today = self.connection.server_date or dt.datetime.now(dt.timezone.utc).date()
-        yesterday = today - dt.timedelta(days=1)
-        end = _day(self.config.get("end_date"))
-        return min(end, yesterday) if end else yesterday
+    def queries(self, plan: WindowPlan) -> tuple[Query, ...]:
+        """One query per window of the plan, in order, each knowing the windows before it."""
+        queries = []
+        for done, (start, end) in enumerate(plan.windows):
+            bounds = (start.isoformat(), end.isoformat())
+            url = self.query_url(from_date=bounds[0], to_date=bounds[1])
+            queries.append(Query(url, window=bounds, units=done))
+        return tuple(queries)
 
-    def _count(self, first: dt.date, last: dt.date) -> int:
-        """How many rows a period holds, from a one-record page.
-
-        The page also tells the API's date and the records' `_class`.
-        """
+    def _probe(self, first: dt.date, last: dt.date) -> Page:
+        """A one-record page of a period: its `count`, the records' `_class`, a `Date`."""
         url = self.query_url(from_date=first.isoformat(), to_date=last.isoformat(), page_size="1")
         page = self.fetch_page(url)
         self.learn_record_class(page)
-        return page.count
+        return page
 
-    def _query(self, start: dt.date, end: dt.date, first: dt.date) -> Query:
-        bounds = (start.isoformat(), end.isoformat())
-        url = self.query_url(from_date=bounds[0], to_date=bounds[1])
-        return Query(url, tag=bounds, units=(end - first).days + 1)
+    def _counts(self, periods: Sequence[Window]) -> list[int]:
+        """How many rows each period holds, by one-record probes sent concurrently.
 
-    def _queries(self, first: dt.date) -> Iterator[Query]:
-        """One query per window with data, up to yesterday by the API's clock.
-
-        The first request, a one-record probe of the whole range, tells the API's date
-        (hence where reporting data ends), the records' `_class` (hence the `fields[...]`
-        key) and whether there is anything to read at all. Empty stretches of history
-        (before the organization's first learner) are then skipped a group of windows at a
-        time, one probe a group.
+        Raises:
+            Exception: the first probe that failed (after its retries); the others give
+                up at once.
         """
-        provisional_last = self.last_day()
-        if first > provisional_last:
-            return
-        empty = self._count(first, provisional_last) == 0
-        last = self.last_day()
-        if empty and last <= provisional_last:
-            return
-        spans = list(windows(first, last, self.span))
-        size = PROBE_GROUPS[self.span]
-        for i in range(0, len(spans), size):
-            group = spans[i : i + size]
-            if len(group) == len(spans) or self._count(group[0][0], group[-1][1]) > 0:
-                yield from (self._query(start, end, first) for start, end in group)
+        with ThreadPoolExecutor(
+            max_workers=self.connection.concurrency, thread_name_prefix="probe"
+        ) as pool:
+            futures = [pool.submit(self._probe, first, last) for first, last in periods]
+            try:
+                return [future.result().count for future in futures]
+            except BaseException:
+                self._cancel.set()
+                for future in futures:
+                    future.cancel()
+                raise
 
 
 def window_start(day: dt.date, span: str) -> dt.date:
@@ -213,6 +272,15 @@ def windows(first: dt.date, last: dt.date, span: str) -> Iterator[tuple[dt.date,
         end = min(window_end(start, span), last)
         yield start, end
         start = end + dt.timedelta(days=1)
+
+
+def last_day(today: dt.date, end_date: dt.date | None) -> dt.date:
+    """The last day a read can hold: the day before `today`, or `end_date` if earlier.
+
+    The API's daily refresh holds whole days up to yesterday, by the API's own date.
+    """
+    yesterday = today - dt.timedelta(days=1)
+    return min(end_date, yesterday) if end_date else yesterday
 
 
 def _day(value: t.Any) -> dt.date | None:

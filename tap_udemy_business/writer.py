@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import orjson
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
 from singer_sdk.singerlib.encoding.simple import Message
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -44,14 +45,24 @@ class FastSingerWriter(GenericSingerWriter[bytes, Message]):
     sync, with the non-ASCII names learner data is full of).
     """
 
+    #: Whether RECORD messages were written since the last STATE (see
+    #: `PagedStream._confirm_records`).
+    records_since_state = False
+
+    @override
     def serialize_message(self, message: Message) -> bytes:
         """One line of JSON, newline included."""
         return orjson.dumps(message.to_dict(), default=_default, option=orjson.OPT_APPEND_NEWLINE)
 
+    @override
     def write_message(self, message: Message) -> None:
         """Write to stdout; flush unless it is a RECORD."""
-        final = message.type != SingerMessageType.RECORD
-        _write(self.format_message(message), flush=final)
+        record = message.type == SingerMessageType.RECORD
+        _write(self.format_message(message), flush=not record)
+        if record:
+            self.records_since_state = True
+        elif message.type == SingerMessageType.STATE:
+            self.records_since_state = False
 
     def write_records(
         self,
@@ -75,6 +86,7 @@ class FastSingerWriter(GenericSingerWriter[bytes, Message]):
         tail += b"}\n"
         dumps = orjson.dumps
         _write(b"".join([head + dumps(record, default=_default) + tail for record in records]))
+        self.records_since_state = True
 
 
 @dataclass(slots=True)

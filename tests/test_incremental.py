@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import io
 import typing as t
+from contextlib import redirect_stdout
 
-from .conftest import REPORTING_STREAMS, assert_same_rows, ground_truth_by_day, key_of, run_tap
+import pytest
+from singer_sdk.exceptions import InvalidStreamSortException
+
+from tap_udemy_business import fast_path
+from tap_udemy_business.reporting import ReportingStream, WindowPlan
+from tap_udemy_business.tap import TapUdemyBusiness
+
+from .conftest import (
+    REPORTING_STREAMS,
+    SyncResult,
+    assert_same_rows,
+    catalog_selecting,
+    ground_truth_by_day,
+    key_of,
+    run_tap,
+)
 
 if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
     from tap_udemy_business.sandbox import SandboxPortal
 
 
@@ -86,3 +106,107 @@ def test_state_is_emitted_while_a_long_stream_runs(portal: SandboxPortal) -> Non
         and s["bookmarks"]["user_activity"].get("replication_key_value")
     ]
     assert len(states_mid_progress) >= 2
+
+
+def _bookmarks(states: list[dict[str, t.Any]], stream: str) -> list[str]:
+    """The stream's bookmark in each STATE message that has one, in order."""
+    values = [s.get("bookmarks", {}).get(stream, {}).get("replication_key_value") for s in states]
+    return [v for v in values if v is not None]
+
+
+def test_the_bookmark_never_moves_backwards_lookback_included(
+    fresh_dialect_portal: SandboxPortal,
+) -> None:
+    portal = fresh_dialect_portal
+    config = {**portal.tap_config(), "lookback_days": 3, "page_size": 5}
+    first = run_tap(config)
+    portal.advance(days=2)
+    second = run_tap(config, state=first.final_state)
+    yesterday = (portal.dataset.today - dt.timedelta(days=1)).isoformat()
+    for stream in REPORTING_STREAMS:
+        start = _bookmark(first.final_state, stream)
+        for run in (first, second):
+            seen = _bookmarks(run.states, stream)
+            assert seen == sorted(seen), f"{stream}: the bookmark went back: {seen}"
+        seen = _bookmarks(second.states, stream)
+        assert min(seen) == start, f"{stream}: the second run's STATEs start below {start}"
+        reread = [r for r in second.records.get(stream, []) if r["from_date"] < start]
+        if stream != "user_progress":  # read in 31-day blocks, which start on the bookmark
+            assert reread, f"{stream}: the lookback read nothing before the bookmark"
+    for stream in ("user_activity", "user_course_activity"):
+        assert _bookmark(second.final_state, stream) == yesterday, stream
+    # Every stream's last RECORD is followed by a STATE, even one that moved no bookmark
+    # (user_progress: its block starts before the bookmark): a target that keeps the state
+    # it saw after the last record must see one.
+    types = [(m["type"], m.get("stream")) for m in second.messages]
+    for stream in REPORTING_STREAMS:
+        last = max(i for i, kind in enumerate(types) if kind == ("RECORD", stream))
+        assert ("STATE", None) in types[last:], stream
+    assert types[-1] == ("STATE", None)
+
+
+@pytest.mark.parametrize("loop", ["page loop", "sdk loop"])
+def test_records_out_of_bookmark_order_fail_the_sync(
+    portal: SandboxPortal, monkeypatch: pytest.MonkeyPatch, loop: str
+) -> None:
+    """The SDK's sort check is on: windows read backwards are refused, not bookmarked."""
+    if loop == "sdk loop":
+        monkeypatch.setattr(fast_path, "VERIFIED_SDK_VERSIONS", ((0, 0, 0), (0, 0, 1)))
+    planned = ReportingStream.plan
+
+    def backwards(stream: ReportingStream, context: Context | None) -> WindowPlan:
+        plan = planned(stream, context)
+        return dataclasses.replace(plan, windows=plan.windows[::-1])
+
+    monkeypatch.setattr(ReportingStream, "plan", backwards)
+    config = portal.tap_config()
+    tap = TapUdemyBusiness(
+        config=config,
+        catalog=catalog_selecting(config, {"user_activity"}),
+        parse_env_config=False,
+    )
+    out = io.StringIO()
+    with redirect_stdout(out), pytest.raises(InvalidStreamSortException, match="Unsorted data"):
+        tap.sync_all()
+    written = SyncResult.from_lines(out.getvalue())
+    days = [r["from_date"] for r in written.records["user_activity"]]
+    # The latest window, whole, then the first record of the one before it: refused.
+    assert len(set(days)) == 2
+    assert days[-1] < days[0]
+    assert days.count(days[-1]) == 1
+    assert _bookmarks(written.states, "user_activity") == [days[0]]
+
+
+def test_records_out_of_order_within_the_lookback_fail_the_sync_too(
+    portal: SandboxPortal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows before the bookmark leave it alone, but their order is still checked."""
+    planned = ReportingStream.plan
+
+    def swapped(stream: ReportingStream, context: Context | None) -> WindowPlan:
+        plan = planned(stream, context)
+        first, second, *rest = plan.windows
+        return dataclasses.replace(plan, windows=(second, first, *rest))
+
+    monkeypatch.setattr(ReportingStream, "plan", swapped)
+    yesterday = (portal.dataset.today - dt.timedelta(days=1)).isoformat()
+    state = {
+        "bookmarks": {
+            "user_activity": {"replication_key": "from_date", "replication_key_value": yesterday}
+        }
+    }
+    config = {**portal.tap_config(), "lookback_days": 3}
+    tap = TapUdemyBusiness(
+        config=config,
+        state=state,
+        catalog=catalog_selecting(config, {"user_activity"}),
+        parse_env_config=False,
+    )
+    out = io.StringIO()
+    with redirect_stdout(out), pytest.raises(InvalidStreamSortException, match="Unsorted data"):
+        tap.sync_all()
+    written = SyncResult.from_lines(out.getvalue())
+    days = [r["from_date"] for r in written.records["user_activity"]]
+    assert days[0] > days[-1]
+    assert days[0] < yesterday  # both windows are before the bookmark, which stayed put
+    assert set(_bookmarks(written.states, "user_activity")) == {yesterday}

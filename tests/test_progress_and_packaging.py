@@ -91,3 +91,25 @@ def test_the_wheel_ships_every_schema(tmp_path: Path) -> None:
     for schema in (ROOT / "schemas").glob("*.json"):
         assert f"tap_udemy_business/schemas/{schema.name}" in names
     assert "tap_udemy_business/sandbox/server.py" in names
+
+
+def test_streams_load_their_schemas_from_the_wheel_folder_else_the_checkout(
+    tmp_path: Path,
+) -> None:
+    """A wheel has `tap_udemy_business/schemas`; an editable install only the root folder."""
+    import json
+
+    from tap_udemy_business.schema_files import schemas_dir
+
+    packaged, checkout = tmp_path / "tap_udemy_business" / "schemas", tmp_path / "schemas"
+    checkout.mkdir()
+    assert schemas_dir((packaged, checkout)) == checkout
+    packaged.mkdir(parents=True)
+    assert schemas_dir((packaged, checkout)) == packaged
+    with pytest.raises(FileNotFoundError, match="No schemas folder"):
+        schemas_dir((tmp_path / "nowhere",))
+    # This checkout is an editable install: the streams read the root folder's files.
+    tap = TapUdemyBusiness(config={"sandbox": True}, parse_env_config=False)
+    assert not (ROOT / "tap_udemy_business" / "schemas").exists()
+    for name, stream in tap.streams.items():
+        assert stream.schema == json.loads((ROOT / "schemas" / f"{name}.json").read_text())
