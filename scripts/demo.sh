@@ -9,7 +9,7 @@ if [ ! -x .meltano-venv/bin/meltano ]; then
   python3 -m venv .meltano-venv
   echo '*' > .meltano-venv/.gitignore
   .meltano-venv/bin/pip install --quiet --upgrade pip
-  .meltano-venv/bin/pip install --quiet -r requirements-e2e.txt
+  .meltano-venv/bin/pip install --quiet --require-hashes -r requirements-e2e.lock
 fi
 export PATH="$PWD/.meltano-venv/bin:$PATH"
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false

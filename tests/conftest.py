@@ -1,23 +1,126 @@
-"""Shared fixtures: a sandbox portal on loopback, and a way to run the real tap against it."""
+"""Shared fixtures: a sandbox portal on loopback, and a way to run the real tap against it.
+
+Also the test tiers' rules: tests write nothing into the checkout (what is costly to remake, such
+as virtualenvs, goes to `cache_dir()`, outside it; a session fixture checks the tree), and a test
+using a fixture that needs the network or PostgreSQL must carry that marker (`make check` leaves
+those out).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fcntl
 import io
 import json
+import os
+import subprocess
 import typing as t
 from collections import Counter
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from tap_udemy_business.keys import LEARNER_KEY
 from tap_udemy_business.sandbox import DatasetParams, SandboxPortal
 from tap_udemy_business.sandbox.dialects import DIALECTS
 from tap_udemy_business.schema_files import schema_path
 from tap_udemy_business.tap import TapUdemyBusiness
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    """Where tests keep what is costly to remake (virtualenvs of pinned tools), outside the
+    checkout: `$XDG_CACHE_HOME/tap-udemy-business`, by default `~/.cache/tap-udemy-business`."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = base.resolve() / "tap-udemy-business"
+    assert not path.is_relative_to(ROOT), f"the test cache {path} is inside the checkout"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def exclusive(name: str) -> t.Iterator[None]:
+    """Hold a lock of `cache_dir()` (e.g. while making a cached venv), across processes:
+    concurrent sessions or xdist workers make it once, one after the other."""
+    with (cache_dir() / f"{name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# Hypothesis keeps its example database out of the checkout too (not `./.hypothesis`).
+set_hypothesis_home_dir(cache_dir() / "hypothesis")
+
+#: What a fixture needs beyond this machine (the markers `make check` deselects).
+FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
+    "meltano": ("network",),  # pip installs Meltano, `meltano install` its plugins
+    "target_jsonl": ("network",),  # pip installs target-jsonl
+    "postgres": ("postgres",),  # a PostgreSQL server
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test that uses a network or PostgreSQL fixture without saying so by a marker,
+    since `make check` would then run it."""
+    unmarked = [
+        f"{item.nodeid} uses `{fixture}`: mark it {marker}"
+        for item in items
+        for fixture in getattr(item, "fixturenames", ())
+        for marker in FIXTURE_MARKERS.get(fixture, ())
+        if item.get_closest_marker(marker) is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("\n".join(unmarked))
+
+
+#: `git status --porcelain --ignored` entries that are not the tests' doing: the bytecode
+#: Python writes on import and pytest's own cache (`--lf`).
+NOT_WRITTEN_BY_TESTS = ("__pycache__/", ".pytest_cache/")
+
+
+def _ignored_files_in_checkout() -> set[str] | None:
+    """The checkout's git-ignored entries, where what tests would write goes (`.meltano/`,
+    venvs, `build/`, `output/`, ...); None outside a git checkout. (Untracked files that are not
+    ignored are checked by .ci/run, on a clean clone: here, in a tree people are editing, a new
+    source file would be taken for the tests' doing.)"""
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except OSError:  # no git
+        return None
+    if done.returncode != 0:  # not a checkout (an sdist)
+        return None
+    return {
+        line[3:]
+        for line in done.stdout.splitlines()
+        if line.startswith("!! ") and not line.endswith(NOT_WRITTEN_BY_TESTS)
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean() -> t.Iterator[None]:
+    """No test leaves a file or folder in the checkout: venvs, Meltano's `.meltano/`, wheels,
+    build dirs and outputs go to tmp_path or `cache_dir()`."""
+    before = _ignored_files_in_checkout()
+    yield
+    after = _ignored_files_in_checkout()
+    if before is not None and after is not None:
+        written = sorted(after - before)
+        assert not written, f"the tests wrote into the checkout ({ROOT}): {written}"
+
 
 REPORTING_STREAMS = ("user_activity", "user_course_activity", "user_progress", "user_path_activity")
 ALL_STREAMS = ("courses", "learning_paths", *REPORTING_STREAMS)

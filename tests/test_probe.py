@@ -240,7 +240,7 @@ def test_the_clock_difference_is_the_portals(
     dialect_portal: SandboxPortal, dialect_report: tuple[dict[str, t.Any], int]
 ) -> None:
     report = dialect_report[0]
-    days = (dialect_portal.dataset.today - dt.datetime.now(dt.timezone.utc).date()).days
+    days = (dialect_portal.dataset.today - dt.datetime.now(dt.UTC).date()).days
     assert report["clock_offset_hours"] == pytest.approx(days * 24, abs=0.2)
     status = next(a["status"] for a in report["assumptions"] if "date within" in a["name"])
     assert status == ("holds" if abs(days) <= 1 else "does not hold")

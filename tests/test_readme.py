@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 from scripts.update_readme import END, START, settings_table
@@ -16,6 +18,23 @@ def test_the_first_lines_give_the_demo_and_the_test_commands() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert "\ndemo:" in makefile
     assert "\ntest:" in makefile
+
+
+def test_the_development_commands_are_the_makefile_s() -> None:
+    section = (ROOT / "README.md").read_text().split("\n## Development\n", 1)[1]
+    commands = re.findall(r"^make (\w+)", section, re.MULTILINE)
+    assert {"check", "test", "lock"} <= set(commands)
+    makefile = (ROOT / "Makefile").read_text()
+    for command in commands:
+        assert f"\n{command}:" in makefile, f"README names `make {command}`, the Makefile lacks it"
+    # `make check` leaves out exactly what the README says, by registered markers.
+    expression = re.search(r'pytest -m "([^"]+)"', makefile)
+    assert expression, "`make check` selects no marker expression"
+    assert f'`pytest -m "{expression.group(1)}"`' in " ".join(section.split())
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    registered = {m.split(":")[0] for m in pytest_options["ini_options"]["markers"]}
+    used = set(re.findall(r"not (\w+)", expression.group(1)))
+    assert used <= registered, used - registered
 
 
 def test_the_settings_table_is_the_one_the_tap_reports() -> None:

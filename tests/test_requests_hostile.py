@@ -394,7 +394,7 @@ def cli(
 
 
 def noon(day: dt.date) -> Callable[[], dt.datetime]:
-    return lambda: dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
+    return lambda: dt.datetime.combine(day, dt.time(12), dt.UTC)
 
 
 def fake_config(base_url: str, **settings: t.Any) -> dict[str, t.Any]:
@@ -421,7 +421,7 @@ def test_a_server_date_far_from_the_local_clock_is_not_trusted(
 ) -> None:
     today = fresh_portal.dataset.today
     served = dt.datetime.combine(today + dt.timedelta(days=days_off), dt.time(12))
-    date = email.utils.format_datetime(served.replace(tzinfo=dt.timezone.utc), usegmt=True)
+    date = email.utils.format_datetime(served.replace(tzinfo=dt.UTC), usegmt=True)
     with portal_behind_a_proxy(fresh_portal, dated(date), certificates, monkeypatch) as (
         config,
         _,
@@ -768,7 +768,7 @@ def test_a_far_date_on_loopback_is_trusted_only_from_a_declared_simulated_calend
 ) -> None:
     """The sandbox marks its calendar (`X-Sandbox-Clock`); a bare loopback server cannot."""
     today = fresh_portal.dataset.today
-    served = dt.datetime.combine(today - dt.timedelta(days=9465), dt.time(12), dt.timezone.utc)
+    served = dt.datetime.combine(today - dt.timedelta(days=9465), dt.time(12), dt.UTC)
     date = email.utils.format_datetime(served, usegmt=True)
     with relay(dated(date), upstream=fresh_portal.base_url) as server:
         config = {**fresh_portal.tap_config(), "api_url": server.base_url}

@@ -4,6 +4,9 @@ The tap's console script and a third-party Singer target (target-jsonl, built on
 in a virtualenv of its own since its pins clash with the tap's) are joined by an OS pipe, as a
 shell would. What the target wrote must equal the sandbox's ground truth; the last STATE the
 target echoes, handed back to the tap with `--state`, makes the next run incremental.
+
+target-jsonl's venv is made once and kept in the test cache outside the checkout
+(`conftest.cache_dir()`); making it needs the network (pip), so the whole file is marked so.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .conftest import (
     BLOCK_STREAMS,
     REPORTING_STREAMS,
     assert_same_rows,
+    cache_dir,
+    exclusive,
     expected_records,
     ground_truth_by_day,
     key_of,
@@ -33,8 +38,8 @@ from .conftest import (
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-REPO = Path(__file__).resolve().parents[1]
-TARGET_VENV = REPO / ".target-jsonl-venv"
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
 TARGET_REQUIREMENT = "target-jsonl==0.1.4"
 TAP = Path(sys.executable).parent / "tap-udemy-business"
 DATASET = DatasetParams(
@@ -44,16 +49,22 @@ TIMEOUT = 300
 
 
 def bootstrap_target_jsonl() -> Path:
-    """Make `.target-jsonl-venv` (once; it ignores itself in git) and return target-jsonl."""
-    target = TARGET_VENV / "bin" / "target-jsonl"
-    marker = TARGET_VENV / "installed.txt"
+    """Make target-jsonl's venv in the test cache (once) and return target-jsonl."""
+    version = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    with exclusive("target-jsonl-venv"):
+        return _bootstrap_target_jsonl(cache_dir() / f"target-jsonl-venv-{version}")
+
+
+def _bootstrap_target_jsonl(venv: Path) -> Path:
+    target = venv / "bin" / "target-jsonl"
+    marker = venv / "installed.txt"
     if target.exists() and marker.exists() and marker.read_text() == TARGET_REQUIREMENT:
         return target
     python = sys.executable  # the interpreter running the tests: known to work
     for command in (
-        [python, "-m", "venv", "--clear", str(TARGET_VENV)],
+        [python, "-m", "venv", "--clear", str(venv)],
         [
-            str(TARGET_VENV / "bin" / "pip"),
+            str(venv / "bin" / "pip"),
             "install",
             "--quiet",
             "--disable-pip-version-check",
@@ -62,7 +73,6 @@ def bootstrap_target_jsonl() -> Path:
     ):
         proc = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
         assert proc.returncode == 0, f"{' '.join(command)} failed:\n{proc.stderr[-4000:]}"
-    (TARGET_VENV / ".gitignore").write_text("*\n")
     marker.write_text(TARGET_REQUIREMENT)
     return target
 
