@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     header = [
-        f"date:      {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"date:      {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"python:    {platform.python_version()}; singer-sdk {metadata.version('singer-sdk')}",
         (
             f"portal:    {args.learners:,} learners, {args.history_days} days of history, "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tap_udemy_business.sandbox.dialects import DIALECTS
-from tap_udemy_business.sandbox.faults import FaultParams
+from tap_udemy_business.sandbox.faults import RETRY_AFTER_STYLES, FaultParams, parse_schedule
 from tap_udemy_business.sandbox.model import DatasetParams
 from tap_udemy_business.sandbox.server import SandboxPortal
 
@@ -81,6 +81,17 @@ def _parser() -> argparse.ArgumentParser:
         type=lambda text: tuple(int(part) for part in text.split(",")),
         help="comma-separated statuses for --error-rate (default 500,502,503,524)",
     )
+    faults.add_argument(
+        "--rate-limit-retry-after",
+        choices=RETRY_AFTER_STYLES,
+        help="Retry-After in whole seconds, at least 1 (ceil, default) or with a fraction",
+    )
+    faults.add_argument(
+        "--rate-limit-schedule",
+        type=parse_schedule,
+        help="changes of the limit, SECONDS:RPS,...: e.g. 10:5,20:10 halves a 10 req/s limit "
+        "10 s after the first request and restores it at 20 s",
+    )
     return parser
 
 
@@ -106,8 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dialect is not None:
         dataset_fields["dialect"] = args.dialect
     fault_fields = _pick(args, _FAULT_FLAGS)
-    if args.error_statuses is not None:
-        fault_fields["error_statuses"] = args.error_statuses
+    for name in ("error_statuses", "rate_limit_retry_after", "rate_limit_schedule"):
+        if getattr(args, name) is not None:
+            fault_fields[name] = getattr(args, name)
     try:
         faults = FaultParams(**fault_fields)
     except ValueError as error:

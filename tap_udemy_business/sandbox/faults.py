@@ -16,9 +16,15 @@ import hashlib
 import math
 import threading
 import time
+import typing as t
 from dataclasses import dataclass
 
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
 DEFAULT_ERROR_STATUSES: tuple[int, ...] = (500, 502, 503, 524)
+#: How a 429's ``Retry-After`` may be written (see ``FaultParams.rate_limit_retry_after``).
+RETRY_AFTER_STYLES = ("ceil", "exact")
 
 
 class FaultKind(enum.Enum):
@@ -45,6 +51,13 @@ class FaultParams:
         latency_ms: Added to every request, to make round trips cost what they cost on the Internet.
         rate_limit_rps: Sustained requests per second per credential; ``None`` disables the limit.
         rate_limit_burst: Token-bucket size; ``None`` means ``max(1, ceil(rate_limit_rps))``.
+        rate_limit_retry_after: How a 429 announces the wait until the next token: ``"ceil"``,
+            whole seconds and at least 1, as HTTP's delay-seconds must (a 50 ms wait is
+            announced as 1 s); ``"exact"``, seconds with a fraction (``0.05``), as some
+            gateways send.
+        rate_limit_schedule: Changes of the limit during a run: ``(seconds, rps)`` pairs, each
+            setting the sustained rate from that many seconds after the first request on
+            (the limit "subject to change" of Udemy's documentation). The burst stays.
         error_rate: Probability of answering one of ``error_statuses`` instead of the page.
         error_statuses: The statuses drawn from (the ones clients report from the real API).
         truncated_json_rate: Probability of a 200 whose body stops half-way (a cut proxy stream).
@@ -61,6 +74,8 @@ class FaultParams:
     latency_ms: float = 0.0
     rate_limit_rps: float | None = None
     rate_limit_burst: int | None = None
+    rate_limit_retry_after: str = "ceil"
+    rate_limit_schedule: tuple[tuple[float, float], ...] = ()
     error_rate: float = 0.0
     error_statuses: tuple[int, ...] = DEFAULT_ERROR_STATUSES
     truncated_json_rate: float = 0.0
@@ -87,17 +102,32 @@ class FaultParams:
         if any(not 100 <= status <= 599 for status in self.error_statuses):  # noqa: PLR2004
             msg = f"error_statuses must be HTTP statuses, got {self.error_statuses}"
             raise ValueError(msg)
+        self._check_rate_limit()
+        if self.latency_ms < 0 or self.slow_seconds < 0:
+            msg = "latency_ms and slow_seconds must not be negative"
+            raise ValueError(msg)
+        if self.max_faults_per_url is not None and self.max_faults_per_url < 0:
+            msg = "max_faults_per_url must not be negative"
+            raise ValueError(msg)
+
+    def _check_rate_limit(self) -> None:
         if self.rate_limit_rps is not None and self.rate_limit_rps <= 0:
             msg = "rate_limit_rps must be positive (or None to disable the limit)"
             raise ValueError(msg)
         if self.rate_limit_burst is not None and self.rate_limit_burst < 1:
             msg = "rate_limit_burst must be at least 1"
             raise ValueError(msg)
-        if self.latency_ms < 0 or self.slow_seconds < 0:
-            msg = "latency_ms and slow_seconds must not be negative"
+        if self.rate_limit_retry_after not in RETRY_AFTER_STYLES:
+            msg = f"rate_limit_retry_after must be one of {RETRY_AFTER_STYLES}"
             raise ValueError(msg)
-        if self.max_faults_per_url is not None and self.max_faults_per_url < 0:
-            msg = "max_faults_per_url must not be negative"
+        if self.rate_limit_schedule and self.rate_limit_rps is None:
+            msg = "rate_limit_schedule needs rate_limit_rps (the limit it starts from)"
+            raise ValueError(msg)
+        moments = [at for at, _ in self.rate_limit_schedule]
+        if moments != sorted(moments) or any(
+            at < 0 or rps <= 0 for at, rps in self.rate_limit_schedule
+        ):
+            msg = "rate_limit_schedule must be (seconds >= 0, rps > 0) pairs in time order"
             raise ValueError(msg)
 
     def rates(self) -> list[tuple[FaultKind, float]]:
@@ -110,6 +140,22 @@ class FaultParams:
             (FaultKind.DROP, self.drop_rate),
             (FaultKind.FOREIGN_NEXT, self.foreign_next_rate),
         ]
+
+
+def parse_schedule(text: str) -> tuple[tuple[float, float], ...]:
+    """Read a rate-limit schedule written ``SECONDS:RPS,SECONDS:RPS`` (``10:5,20:10``).
+
+    Raises:
+        ValueError: a part is not two numbers joined by a colon.
+    """
+    changes = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        at, sep, rps = part.partition(":")
+        if not sep:
+            msg = f"a schedule change is SECONDS:RPS, got {part!r}"
+            raise ValueError(msg)
+        changes.append((float(at), float(rps)))
+    return tuple(changes)
 
 
 @dataclass(frozen=True)
@@ -138,20 +184,37 @@ def _draws(seed: int, url: str, attempt: int) -> tuple[float, float]:
 
 
 class _TokenBucket:
-    """A classic token bucket; not thread-safe on its own (the injector's lock guards it)."""
+    """A token bucket whose rate may change on a schedule; guarded by the injector's lock.
 
-    __slots__ = ("capacity", "rate", "stamp", "tokens")
+    Tokens accrue at the rate in force at each moment (a change part-way through a refill
+    is accounted for exactly); a refused request takes no token, as in the usual gateways.
+    """
 
-    def __init__(self, rate: float, capacity: int, now: float) -> None:
+    __slots__ = ("capacity", "changes", "rate", "stamp", "tokens")
+
+    def __init__(
+        self, rate: float, capacity: int, now: float, schedule: tuple[tuple[float, float], ...]
+    ) -> None:
         self.rate = rate
         self.capacity = float(capacity)
         self.tokens = float(capacity)
         self.stamp = now
+        self.changes = [(now + at, rps) for at, rps in schedule]
+
+    def _refill(self, now: float) -> None:
+        while self.changes and self.changes[0][0] <= now:
+            at, rps = self.changes.pop(0)
+            self._accrue(max(at, self.stamp))
+            self.rate = rps
+        self._accrue(now)
+
+    def _accrue(self, until: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (until - self.stamp) * self.rate)
+        self.stamp = until
 
     def take(self, now: float) -> float | None:
         """Take a token; return ``None`` when granted, else the seconds until one is available."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        self._refill(now)
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return None
@@ -165,11 +228,19 @@ class FaultInjector:
     test that switches faults on sees the same faults however the portal was used before.
     """
 
-    def __init__(self, params: FaultParams) -> None:
-        """Start with full buckets and no URL seen."""
+    def __init__(self, params: FaultParams, clock: Callable[[], float] = time.monotonic) -> None:
+        """Start with full buckets and no URL seen.
+
+        Args:
+            params: what to get wrong.
+            clock: the rate limit's clock, in seconds (injectable for tests).
+        """
         self.params = params
+        self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, _TokenBucket] = {}
+        #: Every request charged to a bucket: (clock time, whether it was let through).
+        self.admissions: list[tuple[float, bool]] = []
         self._seen: dict[str, int] = {}
         self._faulted: dict[str, int] = {}
         self._ranges: list[tuple[FaultKind, float]] = []
@@ -189,27 +260,34 @@ class FaultInjector:
         """Whether any probabilistic fault can happen (else ``decide`` need not be called)."""
         return bool(self._ranges)
 
-    def admit(self, credential: str) -> int | None:
+    def admit(self, credential: str) -> str | None:
         """Charge one request to ``credential``'s bucket.
 
         Args:
             credential: Whatever identifies the caller (the raw ``Authorization`` header).
 
         Returns:
-            ``None`` if the request may proceed, else the ``Retry-After`` value in whole seconds
-            (at least 1, as the header cannot say less).
+            ``None`` if the request may proceed, else the ``Retry-After`` value as sent: whole
+            seconds, at least 1 (``"ceil"``), or seconds to the millisecond (``"exact"``).
         """
-        rate = self.params.rate_limit_rps
+        params = self.params
+        rate = params.rate_limit_rps
         if rate is None:
             return None
-        burst = self.params.rate_limit_burst or max(1, math.ceil(rate))
-        now = time.monotonic()
+        burst = params.rate_limit_burst or max(1, math.ceil(rate))
+        now = self._clock()
         with self._lock:
             bucket = self._buckets.get(credential)
             if bucket is None:
-                bucket = self._buckets[credential] = _TokenBucket(rate, burst, now)
+                bucket = _TokenBucket(rate, burst, now, params.rate_limit_schedule)
+                self._buckets[credential] = bucket
             wait = bucket.take(now)
-        return None if wait is None else max(1, math.ceil(wait))
+            self.admissions.append((now, wait is None))
+        if wait is None:
+            return None
+        if params.rate_limit_retry_after == "exact":
+            return f"{max(0.001, wait):.3f}"
+        return str(max(1, math.ceil(wait)))
 
     def decide(self, url: str, *, has_next: bool) -> FaultDecision:
         """Decide the fault for one request of ``url`` (the canonical path and sorted query).
