@@ -251,7 +251,7 @@ def test_a_schedule_is_written_seconds_colon_rate() -> None:
 def test_a_throttled_sync_reads_everything_and_paces_under_the_limit(
     fresh_portal: SandboxPortal,
 ) -> None:
-    config = {**fresh_portal.tap_config(), "page_size": 10}
+    config = {**fresh_portal.tap_config(), "page_size": 4}
     catalog = catalog_selecting(config, ("user_progress",))
     expected = run_tap(config, catalog=catalog).records["user_progress"]
     fresh_portal.faults = FaultParams(rate_limit_rps=40, rate_limit_burst=2)
@@ -261,7 +261,8 @@ def test_a_throttled_sync_reads_everything_and_paces_under_the_limit(
     throttled = run_tap(config, catalog=catalog).records["user_progress"]
     assert throttled == expected
     assert len(fresh_portal.requests) > 40  # a few seconds at the limit
-    assert governor.ceiling < math.inf  # it found the limit from above...
-    assert 0 < governor.floor < 40 * 1.1  # ... and from below (a burst of 2 blurs it a little)
+    assert governor.rate is not None  # it paced...
+    assert governor.ceiling < 40 * 4  # ... below a ceiling it found by being refused
     refused = sum(record.status == 429 for record in fresh_portal.requests)
-    assert 0 < refused < len(fresh_portal.requests) / 4  # paced, not hammering the limit
+    # The first burst and the search cost some 429s; then it is paced, not hammering.
+    assert 0 < refused < len(fresh_portal.requests) / 4
