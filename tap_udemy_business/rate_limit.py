@@ -10,14 +10,14 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
 - Unthrottled, requests are not paced at all: only the cap on requests in flight holds.
 - A rate that draws a 429 becomes the *ceiling*; a rate that ran a whole period without
   one (and was what held requests back) becomes the *floor*. After a 429 the rate goes
-  back to the floor (or, with no floor, down by 30 %); after a clean period it moves
-  half-way to the ceiling (or, with no ceiling yet, doubles). The two close in on the
+  down by 15 %, or to the floor if that is higher; after a clean period it moves
+  half-way to the ceiling (or, with no ceiling yet, quadruples). The two close in on the
   limit from both sides, which works whatever the burst: with a burst of 1, a rate just
   over the limit has every other request refused, so counting successes would measure
   half the rate, not the limit.
 - Once floor and ceiling are within 3 %, the rate holds at the floor. It probes above
-  the ceiling again after 1, 2, 4... clean periods (the ceiling rising 2 %, 4 %, 8 %...
-  each time), so a limit that went up is found within seconds, and a steady one costs
+  the ceiling again after 1, 2, 4... 16 clean periods (the ceiling rising 2 %, 4 %,
+  8 %... each time), so a limit that went up is found within seconds, and a steady one costs
   one 429 now and then.
 - A 429 says nothing about the rate of now if its request left before the rate last
   changed (it was in flight at the old rate): it is ignored.
