@@ -92,7 +92,6 @@ class RateGovernor:
         self.rate: float | None = None
         self.floor = 0.0
         self.ceiling = math.inf
-        self.throttles = 0
         self._clock = clock
         self._cond = threading.Condition()
         self._sending = threading.local()
@@ -154,7 +153,6 @@ class RateGovernor:
         """Count a 429: the rate it was sent at is too high (see the module's docstring)."""
         with self._cond:
             now = self._clock()
-            self.throttles += 1
             sent_at = getattr(self._sending, "at", now)
             if self.rate is None:  # the first burst: start from what got through
                 elapsed = max(PERIOD_SECONDS, now - self._changed)
