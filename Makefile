@@ -55,9 +55,10 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/deptry .
 
-## The fast tier: lint, then every test that needs neither the network nor PostgreSQL.
+## The fast tier (under a minute on two cores): lint, then every test that needs neither the
+## network nor PostgreSQL and is not marked `slow` (over about a second), in parallel.
 check: lint
-	$(BIN)/python -m pytest -m "not network and not postgres" -n $(WORKERS)
+	$(BIN)/python -m pytest -m "not network and not postgres and not slow" -n $(WORKERS)
 
 ## Everything (what CI runs): lint, then every test, Meltano and PostgreSQL included.
 test: lint

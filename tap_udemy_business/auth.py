@@ -6,21 +6,14 @@ import base64
 import html
 import json
 import re
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus
+
+from typing_extensions import override
 
 from tap_udemy_business.errors import UnsafeLinkError
+from tap_udemy_business.urls import origin_of
 
-Origin = tuple[str, str, int]
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 REDACTED = "<redacted>"
-
-
-def origin_of(url: str) -> Origin:
-    """Return (scheme, host, port) of a URL, with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
 
 
 class PinnedBasicAuth:
@@ -60,6 +53,7 @@ class PinnedBasicAuth:
         """
         return self._secrets.sub(REDACTED, text)
 
+    @override
     def __repr__(self) -> str:
         """Show the origin only: the credentials must never reach a log."""
         return f"PinnedBasicAuth(origin={self.origin!r})"

@@ -1,177 +1,54 @@
-"""The shared HTTP behaviour of every Udemy Business stream: auth, paging, retries, errors.
+"""What every Udemy Business stream does to read its endpoint: URLs, pages, retries.
 
-Streams (see `streams.py`) only declare an endpoint, keys and a schema file; everything
-about talking to the API lives here, once.
+Streams (see `streams.py`) only declare an endpoint, keys and a schema file; the reading
+lives here, once. Around it: what the streams of a tap share (`api_session.py`), what an
+answer means (`responses.py`), how long a retry waits (`retries.py`), the concurrent page
+reader (`concurrency.py`) and how records become messages (`fast_path.py`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
-import logging
-import math
-import random
 import threading
-import time
 import typing as t
 from collections import deque
 from functools import cached_property
-from http import HTTPStatus
-from importlib.metadata import version
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import backoff
-import requests
 from singer_sdk import RESTStream, StreamSchema
-from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
-from tap_udemy_business.auth import PinnedBasicAuth
-from tap_udemy_business.concurrency import PageReader, Query
+from tap_udemy_business.concurrency import LinkLeavesListError, PageReader, PagingError, Query
 from tap_udemy_business.errors import (
     EndpointUnavailableError,
-    ProxyConfigError,
     SyncAbortedError,
-    TransportError,
     UdemyFatalError,
+    UnsafeLinkError,
 )
 from tap_udemy_business.fast_path import PagedStream
 from tap_udemy_business.pages import Page, parse_page
 from tap_udemy_business.progress import Progress
-from tap_udemy_business.rate_limit import governor_for
 from tap_udemy_business.records import UNDOCUMENTED, Record, RecordChecker
-from tap_udemy_business.schema_files import SCHEMAS
-from tap_udemy_business.settings import (
-    DEFAULT_MAX_CONCURRENT_REQUESTS,
-    DEFAULT_MAX_RESPONSE_MB,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MAX_RETRY_SECONDS,
-    DEFAULT_PAGE_SIZE,
-    DEFAULT_REQUEST_TIMEOUT,
-    base_url,
-    is_loopback_host,
+from tap_udemy_business.responses import check_response
+from tap_udemy_business.retries import (
+    RETRIABLE_ERRORS,
+    asked_wait,
+    backoff_seconds,
+    retry_after_seconds,
+    retry_reason,
 )
-from tap_udemy_business.transport import Transport, describe_url
+from tap_udemy_business.schema_files import SCHEMAS
+from tap_udemy_business.urls import describe_url
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
+    import requests
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
-USER_AGENT = f"tap-udemy-business/{version('tap-udemy-business')}"
-RETRY_BASE_SECONDS = 1.0
-RETRY_CAP_SECONDS = 60.0
-DEFAULT_RETRY_AFTER_SECONDS = 5.0
-#: What a `Retry-After` that means nothing usable (negative, NaN, a date already past) is
-#: taken for: a short wait, never none, so retries cannot burn their budget in a burst.
-SHORT_RETRY_AFTER_SECONDS = 1.0
-#: Statuses whose `Retry-After` is honoured: the rate limit, and "come back later".
-RETRY_AFTER_STATUSES = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE})
-#: A `Date` further than this from the local clock is a stale cache or a wrong clock.
-MAX_CLOCK_SKEW = dt.timedelta(days=1)
-#: The header by which a portal on loopback says its `Date` is a simulated calendar.
-SIMULATED_CLOCK_HEADER = "X-Sandbox-Clock"
-#: How much of an error body a message quotes (after redaction).
-ERROR_EXCERPT_CHARS = 200
-LOGGER = logging.getLogger("tap-udemy-business")
-
-
-def utc_now() -> dt.datetime:
-    """This machine's clock, in UTC (the default `UdemyConnection.clock`)."""
-    return dt.datetime.now(dt.UTC)
-
-
-class UdemyConnection:
-    """What every stream of one tap shares: the transport, the credentials, the rate cap.
-
-    Udemy's rate limit is per credential, so the cap on requests in flight is one object
-    for all streams; one connection pool keeps connections alive across them.
-    """
-
-    def __init__(
-        self, config: Mapping[str, t.Any], clock: Callable[[], dt.datetime] = utc_now
-    ) -> None:
-        """Build the transport and the pinned credentials from the (validated) config.
-
-        Args:
-            config: the tap's settings.
-            clock: this machine's clock, which checks the API's (replaceable for tests).
-        """
-        self.base_url = base_url(config)
-        self.organization_id = int(config["organization_id"])
-        self.auth = PinnedBasicAuth(config["client_id"], config["client_secret"], self.base_url)
-        self.concurrency = int(
-            config.get("max_concurrent_requests") or DEFAULT_MAX_CONCURRENT_REQUESTS
-        )
-        self.limiter = governor_for(self.base_url, config["client_id"], self.concurrency)
-        max_response_mb = int(config.get("max_response_mb") or DEFAULT_MAX_RESPONSE_MB)
-        self.transport = Transport(
-            self.base_url,
-            self.auth,
-            pool_size=max(10, self.concurrency * 2),
-            user_agent=USER_AGENT,
-            max_response_bytes=max_response_mb * 2**20,
-        )
-        self.server_date: dt.date | None = None
-        self.clock = clock
-        #: Only an API on this machine may declare a simulated calendar (the sandbox
-        #: portal's, which tests advance); anywhere else a far-off date is a skewed clock.
-        self._may_simulate = is_loopback_host(urlsplit(self.base_url).hostname or "")
-        self._skew_reported = threading.Lock()
-
-    def note_server_date(self, response: requests.Response) -> None:
-        """Keep the date the latest answer gave as `server_date` (the probe report reads it).
-
-        Reporting streams do not read it: each plans its windows from its own first
-        answer's date (see `api_date`), so the plan cannot change while it is read.
-        """
-        day = self.api_date(response)
-        if day is not None:
-            self.server_date = day
-
-    def local_date(self) -> dt.date:
-        """Today (UTC) by this machine's clock: where reports end when the API says nothing."""
-        return self.clock().astimezone(dt.UTC).date()
-
-    def api_date(self, response: requests.Response) -> dt.date | None:
-        """The API's own date by an answer's `Date` header: reporting ends the day before.
-
-        The API's date decides because reporting data is the API's: its "yesterday" is
-        the last whole day it holds. A date more than a day from this machine's clock
-        (a 2001 date, a cache serving a 3-day-old answer) would move "yesterday" so far
-        that a sync reads nothing and succeeds; such a date is not trusted: one warning
-        per run, and this machine's clock decides.
-
-        Returns:
-            The date, or None when the answer has no readable `Date` header.
-        """
-        header = response.headers.get("Date")
-        if not header:
-            return None
-        try:
-            served = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        if served.tzinfo is None:
-            served = served.replace(tzinfo=dt.UTC)
-        local = self.clock()
-        simulated = self._may_simulate and SIMULATED_CLOCK_HEADER in response.headers
-        if simulated or abs(served - local) <= MAX_CLOCK_SKEW:
-            return served.astimezone(dt.UTC).date()
-        day = local.astimezone(dt.UTC).date()
-        if self._skew_reported.acquire(blocking=False):  # never released: once per run
-            LOGGER.warning(
-                "The API's Date header (%s) is %.1f days from this machine's clock (%s): "
-                "not trusted (a stale cache or a wrong clock); reporting ends the day before "
-                "%s, by this machine's clock.",
-                header,
-                abs((served - local).total_seconds()) / 86400,
-                local.strftime("%Y-%m-%d %H:%M UTC"),
-                day.isoformat(),
-            )
-        return day
+    from tap_udemy_business.api_session import ApiSession
 
 
 class UdemyStream(PagedStream, RESTStream[t.Any]):
@@ -204,27 +81,27 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         self._answered: deque[requests.Response] = deque()
 
     @property
-    def connection(self) -> UdemyConnection:
-        """The connection shared by the tap's streams."""
-        return t.cast("UdemyConnection", self._tap.connection)  # type: ignore[attr-defined]
+    def api_session(self) -> ApiSession:
+        """What the tap's streams share: transport, credentials, rate governor, clocks."""
+        return t.cast("ApiSession", self._tap.api_session)  # type: ignore[attr-defined]
 
     @property
     @override
     def url_base(self) -> str:
         """Root of the organization's API."""
         return (
-            f"{self.connection.base_url}/api-2.0/organizations/{self.connection.organization_id}/"
+            f"{self.api_session.base_url}/api-2.0/organizations/{self.api_session.organization_id}/"
         )
 
     @property
     def request_timeout(self) -> float:
         """Seconds to wait for one response (`request_timeout`, fractions allowed)."""
-        return float(self.config.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT)
+        return float(self.config["request_timeout"])
 
     @cached_property
     def page_size(self) -> int:
         """Records per page (`page_size`, at most the API's 100)."""
-        return int(self.config.get("page_size") or DEFAULT_PAGE_SIZE)
+        return int(self.config["page_size"])
 
     @cached_property
     def fields_param(self) -> str:
@@ -298,14 +175,14 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
     def _fetch_once(self, url: str) -> Page:
         if self._cancel.is_set():
             raise SyncAbortedError
-        with self.connection.limiter.slot(self._cancel):
-            response = self.connection.transport.get(url, self.request_timeout)
+        with self.api_session.governor.slot(self._cancel):
+            response = self.api_session.transport.get(url, self.request_timeout)
         self._answered.append(response)
-        self.connection.note_server_date(response)
+        self.api_session.note_server_date(response)
         self.validate_response(response)
         page = parse_page(response.content, describe_url(url))
         page.response = response
-        self.connection.limiter.on_success()
+        self.api_session.governor.on_success()
         return page
 
     def read_queries(
@@ -322,14 +199,14 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         self._cancel = threading.Event()
         reader = PageReader(
             self.fetch_page,
-            self.connection.concurrency,
+            self.api_session.concurrency,
             self._cancel,
-            read_ahead=self.connection.limiter.read_ahead,
+            read_ahead=self.api_session.governor.read_ahead,
         )
         self.progress = Progress(self.name, self.logger, units_total=total_units)
         previous: Query | None = None
         with self.get_http_request_counter() as request_counter:
-            for query, page in reader.read(queries):
+            for query, page in _udemy_errors(reader.read(queries)):
                 if query is not previous:
                     previous = query
                     self.progress.expect(page.count)
@@ -362,10 +239,14 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
 
     @override
     def pages(self, context: Context | None) -> Iterator[list[Record]]:
-        """Yield the stream's records a page at a time; a missing optional endpoint: none."""
+        """`read_pages`, where a missing optional endpoint is no error: a warning and no pages.
+
+        Also where a read ends, however it ends: the last request durations are logged
+        and the records set aside are reported.
+        """
         emitted = False
         try:
-            for records in self.iter_pages(context):
+            for records in self.read_pages(context):
                 emitted = True
                 yield records
         except EndpointUnavailableError as exc:
@@ -378,7 +259,7 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
             self.log_request_durations()
             self._checker.report(self.name, self.logger)
 
-    def iter_pages(self, context: Context | None) -> Iterator[list[Record]]:  # noqa: ARG002
+    def read_pages(self, context: Context | None) -> Iterator[list[Record]]:  # noqa: ARG002
         """Read the endpoint's whole list (the catalog endpoints are small).
 
         A one-record probe comes first, to learn the records' `_class`.
@@ -399,78 +280,17 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        """Sort a response into fine, retriable (429, 5xx) or fatal, with a clear message."""
-        status = response.status_code
-        if status < HTTPStatus.MULTIPLE_CHOICES:
-            return
-        url = describe_url(response.url)
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            msg = f"{status} {response.reason} from {url}"
-            raise RetriableAPIError(msg, response)
-        raise self._fatal_error(status, url, response)
-
-    def _fatal_error(self, status: int, url: str, response: requests.Response) -> UdemyFatalError:
-        if status < HTTPStatus.BAD_REQUEST:
-            return UdemyFatalError(f"{status} redirect from {url} refused: check api_url.")
-        known = self._known_failure(status, url)
-        if known is not None:
-            return known
-        return UdemyFatalError(self._redacted(f"{status} {response.reason} from {url}: ", response))
-
-    def _known_failure(self, status: int, url: str) -> UdemyFatalError | None:
-        """The message for a status that says what to check; None for any other 4xx."""
-        if status == HTTPStatus.UNAUTHORIZED:
-            return UdemyFatalError(
-                f"401 Unauthorized from {url}: check client_id and client_secret."
-            )
-        if status == HTTPStatus.FORBIDDEN:
-            return EndpointUnavailableError(
-                f"403 Forbidden from {url}: the API credentials have expired or lack the "
-                "scope for this endpoint; regenerate them on the portal's LMS integration page."
-            )
-        if status == HTTPStatus.NOT_FOUND and _page_number(url) > 1:
-            return UdemyFatalError(
-                f"404 Not Found from {url}: the list shrank while it was read (fewer pages "
-                "than its count said); run the sync again."
-            )
-        if status == HTTPStatus.NOT_FOUND:
-            return EndpointUnavailableError(
-                f"404 Not Found from {url}: check organization_id and portal_name (or api_url)."
-            )
-        if status == HTTPStatus.PROXY_AUTHENTICATION_REQUIRED:
-            proxy = self.connection.transport.proxy
-            named = f" {proxy.describe()}" if proxy else ""
-            return ProxyConfigError(
-                f"407 Proxy Authentication Required for {url} from the proxy{named}: give "
-                "its user and password in the proxy URL (http://user:password@host:port)."
-            )
-        return None
-
-    def _redacted(self, prefix: str, response: requests.Response) -> str:
-        """`prefix` and the start of the body, with every shape of the credentials blanked.
-
-        A server or proxy may echo the request, its Authorization header included; the
-        text is redacted whole before it is cut, so no part of a secret survives the cut.
-        """
-        text = " ".join(f"{prefix}{response.text[: ERROR_EXCERPT_CHARS * 10]}".split())
-        redacted = self.connection.auth.redact(text)
-        return redacted[: len(prefix) + ERROR_EXCERPT_CHARS]
+        """Sort a response into fine, retriable (429, 5xx) or fatal (see `responses.py`)."""
+        check_response(response, self.api_session)
 
     @override
     def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
         """Retry transient failures, bounded by `max_retries` and `max_retry_seconds`."""
         decorated: Callable[..., t.Any] = backoff.on_exception(
             self.backoff_wait_generator,
-            (
-                ConnectionResetError,
-                RetriableAPIError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ),
+            RETRIABLE_ERRORS,
             max_tries=self.backoff_max_tries,
-            max_time=float(self.config.get("max_retry_seconds") or DEFAULT_MAX_RETRY_SECONDS),
+            max_time=float(self.config["max_retry_seconds"]),
             on_backoff=self.backoff_handler,
             jitter=None,
             logger=None,
@@ -480,8 +300,7 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
     @override
     def backoff_max_tries(self) -> int:
         """One try plus `max_retries` retries."""
-        retries = self.config.get("max_retries")
-        return 1 + int(DEFAULT_MAX_RETRIES if retries is None else retries)
+        return 1 + int(self.config["max_retries"])
 
     @override
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
@@ -490,25 +309,22 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         exception = yield 0.0
         while True:
             attempt += 1
-            exception = yield self._retry_wait(exception, attempt)
+            exception = yield self.retry_wait(exception, attempt)
 
-    def _retry_wait(self, exception: BaseException | None, attempt: int) -> float:
+    def retry_wait(self, exception: BaseException | None, attempt: int) -> float:
+        """Seconds before retry `attempt` of a request that failed with `exception`.
+
+        A `Retry-After` the answer asks for is honoured (never past the retry budget) and
+        tells the rate governor; otherwise the wait backs off exponentially (`retries.py`).
+        """
         if self._cancel.is_set():
             return 0.0  # the read already failed: the next try gives up at once
-        response = getattr(exception, "response", None)
-        if response is not None and (
-            response.status_code == HTTPStatus.TOO_MANY_REQUESTS
-            or (
-                response.status_code in RETRY_AFTER_STATUSES and response.headers.get("Retry-After")
-            )
-        ):
-            # Never wait past the retry budget, whatever the API asks.
-            budget = float(self.config.get("max_retry_seconds") or DEFAULT_MAX_RETRY_SECONDS)
-            wait = min(retry_after_seconds(response.headers.get("Retry-After")), budget)
-            self.connection.limiter.on_throttle(wait)
-            return wait
-        ceiling: float = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2.0 ** (attempt - 1))
-        return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+        asked = asked_wait(exception)
+        if asked is None:
+            return backoff_seconds(attempt)
+        wait = min(retry_after_seconds(asked), float(self.config["max_retry_seconds"]))
+        self.api_session.governor.on_throttle(wait)
+        return wait
 
     @override
     def backoff_handler(self, details: Details) -> None:
@@ -516,17 +332,11 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         exception = details.get("exception")
         args = details.get("args") or ()
         url = describe_url(str(args[0])) if args else self.path
-        if isinstance(exception, RetriableAPIError) and exception.response is not None:
-            reason = f"{exception.response.status_code} {exception.response.reason}"
-        elif isinstance(exception, TransportError):
-            reason = exception.reason
-        else:
-            reason = type(exception).__name__ if exception else "error"
         self.progress.retry()
         self.logger.warning(
             "Retrying %s after %s (try %d), waiting %.1f s",
             url,
-            reason,
+            retry_reason(exception),
             details.get("tries", 0),
             details.get("wait", 0.0),
         )
@@ -538,34 +348,14 @@ def _path_of(url: str) -> str:
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
-def _page_number(url: str) -> int:
-    """The `page` parameter of a URL (1 when absent or odd)."""
-    values = parse_qs(urlsplit(url).query).get("page", ["1"])
-    return int(values[0]) if values[0].isdigit() else 1
+def _udemy_errors(pages: Iterator[tuple[Query, Page]]) -> Iterator[tuple[Query, Page]]:
+    """The reader's pages, its paging errors raised as the tap's fatal errors.
 
-
-def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time) -> float:
-    """Parse `Retry-After`: seconds, or an HTTP date.
-
-    Absent or unreadable: the default wait. Negative, NaN, infinite, or a date already
-    past: a short wait, never zero (nine retries with no gap would fail a sync in a
-    fraction of a second with most of the retry budget unused).
-
-    Args:
-        value: the header, as sent.
-        now: the clock an HTTP date is measured from (injectable for tests).
+    The reader is generic; here its refusals become what the CLI reports in one line.
     """
-    if not value:
-        return DEFAULT_RETRY_AFTER_SECONDS
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now()
-        except (TypeError, ValueError, IndexError):
-            return DEFAULT_RETRY_AFTER_SECONDS
-        return seconds if seconds > 0 else SHORT_RETRY_AFTER_SECONDS
-    return seconds if math.isfinite(seconds) and seconds >= 0 else SHORT_RETRY_AFTER_SECONDS
-
-
-logging.getLogger("backoff").addHandler(logging.NullHandler())
+        yield from pages
+    except LinkLeavesListError as exc:
+        raise UnsafeLinkError(str(exc)) from exc
+    except PagingError as exc:
+        raise UdemyFatalError(str(exc)) from exc

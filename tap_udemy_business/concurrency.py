@@ -1,4 +1,4 @@
-"""Concurrent page reading: an adaptive cap on requests in flight, and an ordered reader.
+"""Concurrent page reading: the pages of queries decided beforehand, yielded in order.
 
 singer-sdk reads one page at a time. At 100 ms a page that is ~1,000 records/s, hours for
 a large organization. Here, once a query's first page tells `count`, its other pages are
@@ -20,10 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from tap_udemy_business.auth import origin_of
-from tap_udemy_business.errors import UdemyFatalError, UnsafeLinkError
 from tap_udemy_business.pages import Page, with_page_number
-from tap_udemy_business.transport import describe_url
+from tap_udemy_business.urls import describe_url, origin_of
 
 if t.TYPE_CHECKING:
     import threading
@@ -33,6 +31,14 @@ if t.TYPE_CHECKING:
 RETRY_HEADROOM = 3
 #: Where the reader's warnings go unless it is given a logger: the tap's own.
 LOGGER = logging.getLogger("tap-udemy-business")
+
+
+class PagingError(Exception):
+    """A list whose pages cannot be read whole: it changed under the read, or its links loop."""
+
+
+class LinkLeavesListError(PagingError):
+    """A `next` link to another scheme, host, port or path than its query's list."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +231,9 @@ class PageReader:
                 on its own input.
 
         Raises:
-            UdemyFatalError: a `count` dropped between two pages of a query (before that
-                page is yielded), or a `next` link is unsafe or loops (after its page).
+            PagingError: a `count` dropped between two pages of a query (before that
+                page is yielded), or a `next` link leaves the list or loops (after its
+                page). `fetch`'s own errors propagate as they are.
         """
         pending = iter(queries)
         slots: deque[_Slot | _Plan] = deque()
@@ -244,7 +251,7 @@ class PageReader:
                 self._check_count(slot, page)
                 try:
                     self._advance(slot, page, slots)
-                except UdemyFatalError:
+                except PagingError:
                     yield slot.read.query, page  # the page itself is good: emit it, then stop
                     raise
                 yield slot.read.query, page
@@ -258,11 +265,7 @@ class PageReader:
     @staticmethod
     def _head(slots: deque[_Slot | _Plan]) -> _Slot:
         """Take the next page to yield: `_fill` has made it a slot and requested it."""
-        slot = slots.popleft()
-        if isinstance(slot, _Plan) or slot.future is None:  # pragma: no cover - see _fill
-            msg = "The page reader's next page was not requested."
-            raise RuntimeError(msg)
-        return slot
+        return t.cast("_Slot", slots.popleft())
 
     def _fill(
         self,
@@ -351,7 +354,7 @@ class PageReader:
         """Compare a page's `count` with the previous page's of its query.
 
         Raises:
-            UdemyFatalError: the count dropped: rows were deleted between the two reads,
+            PagingError: the count dropped: rows were deleted between the two reads,
                 so the offset pages after shifted and rows would be skipped unseen.
         """
         read = slot.read
@@ -366,7 +369,7 @@ class PageReader:
                 "rows were deleted between its pages, so the pages after shifted and rows "
                 "would be missed; run the sync again."
             )
-            raise UdemyFatalError(msg)
+            raise PagingError(msg)
         self._warn(
             read,
             "%s: the list grew while it was read (count %d → %d): it is read to the end of "
@@ -381,8 +384,8 @@ class PageReader:
         """Check a page's `next` link and queue what it leads to.
 
         Raises:
-            UnsafeLinkError: the link leaves the query's scheme, host, port or path.
-            UdemyFatalError: the link leads back to a page already read (a loop).
+            LinkLeavesListError: the link leaves the query's scheme, host, port or path.
+            PagingError: the link leads back to a page already read (a loop).
         """
         read = slot.read
         read.rows += len(page.records)
@@ -397,7 +400,7 @@ class PageReader:
                 f"The 'next' link of {describe_url(slot.url)} points to {problem}; "
                 "refusing to follow it."
             )
-            raise UnsafeLinkError(msg)
+            raise LinkLeavesListError(msg)
         if slot.first and not read.planned:
             self._plan(slot, page, next_url, slots, 0)
         if slot.follow:
@@ -431,9 +434,9 @@ class PageReader:
     def _link_problem(read: _Read, url: str) -> str | None:
         """What is wrong with a `next` link of the query, or None when it stays on it.
 
-        The credentials go with every request, so a link may only lead to the query's own
-        list: its scheme, host and port (its origin), and its path (its organization and
-        endpoint). The first difference found is the one named.
+        A query's pages are one list, so a link may only lead to that list: its scheme,
+        host and port (its origin), and its path (for an API, its account and endpoint).
+        The first difference found is the one named.
         """
         scheme, host, port = read.origin
         try:
@@ -456,11 +459,11 @@ class PageReader:
         """The page a link names, to be read after the page holding it (links one by one).
 
         Raises:
-            UdemyFatalError: the link names a page already read: the links loop.
+            PagingError: the link names a page already read: the links loop.
         """
         key = _page_key(url)
         if key in read.followed or (read.plan is not None and read.plan.covers(url)):
             msg = f"The API's 'next' links loop: {describe_url(url)} was already read."
-            raise UdemyFatalError(msg)
+            raise PagingError(msg)
         read.followed.add(key)
         return _Slot(read, url, follow=True)

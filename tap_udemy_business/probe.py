@@ -4,7 +4,7 @@ The tap was written from sources that disagree about what the API sends (see
 `api-evidence.md` in the shared reference): which `_class` names the `fields[...]`
 parameter, whether learner rows carry an id, how values are typed, whether the date
 bounds are inclusive. This reads one page of each endpoint, with the tap's own
-connection (its auth, https-only check, pinned credentials, retries and errors), in at
+session (its auth, https-only check, pinned credentials, retries and errors), in at
 most `MAX_REQUESTS` requests, and says which of the tap's assumptions this portal meets.
 It prints names, JSON types and counts only (see `probe_report.py`).
 """
@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from typing_extensions import override
 
 from tap_udemy_business.errors import EndpointUnavailableError, UdemyFatalError, UnsafeLinkError
 from tap_udemy_business.probe_report import (
@@ -89,6 +90,7 @@ class RecordingTransport(Transport):
         self.answers: list[Answer] = []
         self.sent = 0
 
+    @override
     def get(self, url: str, timeout: float) -> requests.Response:
         """GET through the tap's transport, within the budget, noting the answer."""
         if self.sent >= self._budget:
@@ -142,11 +144,11 @@ class Prober:
     """Reads one page of each endpoint with the tap's streams, and the bound counts."""
 
     def __init__(self, tap: TapUdemyBusiness) -> None:
-        """Route the tap's connection through a counting, watching transport."""
-        connection = tap.connection
-        self._connection = connection
-        self._transport = RecordingTransport(connection.transport, MAX_REQUESTS)
-        connection.transport = self._transport
+        """Route the tap's session through a counting, watching transport."""
+        session = tap.api_session
+        self._session = session
+        self._transport = RecordingTransport(session.transport, MAX_REQUESTS)
+        session.transport = self._transport
         order: dict[type, int] = {stream_type: n for n, stream_type in enumerate(STREAM_TYPES)}
         streams = sorted(tap.streams.values(), key=lambda stream: order[type(stream)])
         self._streams = {stream.name: t.cast("UdemyStream", stream) for stream in streams}
@@ -183,7 +185,7 @@ class Prober:
 
     def _today(self) -> dt.date:
         """The API's date (its `Date` header), else this machine's: where reports end."""
-        return self._connection.server_date or dt.datetime.now(dt.UTC).date()
+        return self._session.server_date or dt.datetime.now(dt.UTC).date()
 
     def endpoint(self, stream: UdemyStream, window: dict[str, str] | None = None) -> EndpointReport:
         """Page 1 with `fields[<guess>]`, then with `fields[<_class>]` if the guess was off."""

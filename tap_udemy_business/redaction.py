@@ -18,6 +18,8 @@ import re
 import threading
 from urllib.parse import quote, quote_plus
 
+from typing_extensions import override
+
 REDACTED = "<redacted>"
 #: Bare values this short are not blanked out of messages: they would match words.
 MIN_SECRET_LENGTH = 8
@@ -128,6 +130,7 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self.redactor = redactor
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite what holds a secret; never drop the record."""
         redact = self.redactor.redact

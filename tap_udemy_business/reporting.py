@@ -31,7 +31,7 @@ from tap_udemy_business.client import UdemyStream
 from tap_udemy_business.concurrency import Query
 from tap_udemy_business.errors import UdemyFatalError
 from tap_udemy_business.keys import LEARNER_KEY, LearnerKeys
-from tap_udemy_business.settings import DEFAULT_LOOKBACK_DAYS
+from tap_udemy_business.settings import parse_day
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -96,7 +96,7 @@ class ReportingStream(UdemyStream):
     @cached_property
     def span(self) -> str:
         """`day`, `week` or `month` for the aggregate endpoints; `block` for the others."""
-        return str(self.config.get("aggregate_span") or "day") if self.aggregate else "block"
+        return str(self.config["aggregate_span"]) if self.aggregate else "block"
 
     @cached_property
     def _learner_keys(self) -> LearnerKeys:
@@ -104,7 +104,7 @@ class ReportingStream(UdemyStream):
         return LearnerKeys(others, self.learner_facts)
 
     @override
-    def iter_pages(self, context: Context | None) -> Iterator[list[Record]]:
+    def read_pages(self, context: Context | None) -> Iterator[list[Record]]:
         """Yield the pages of every window of the read's plan, in order."""
         queries = self.queries(self.plan(context))
         previous = None
@@ -148,12 +148,12 @@ class ReportingStream(UdemyStream):
         self._cancel = threading.Event()  # this read's own: a failed earlier one is over
         bookmark = self.bookmark_day(context)
         first = self.first_day(bookmark)
-        end = _day(self.config.get("end_date"))
-        local_last = last_day(self.connection.local_date(), end)
+        end = parse_day(self.config.get("end_date"))
+        local_last = last_day(self.api_session.local_date(), end)
         probe_first = min(first, local_last)
         probe = self._probe(probe_first, local_last)
-        api_today = None if probe.response is None else self.connection.api_date(probe.response)
-        last = last_day(api_today or self.connection.local_date(), end)
+        api_today = None if probe.response is None else self.api_session.api_date(probe.response)
+        last = last_day(api_today or self.api_session.local_date(), end)
         if bookmark is not None and bookmark > last:
             # The tap never writes a bookmark past the last day it read, so this one was
             # edited or came from a clock gone wrong; left alone, every run reads nothing.
@@ -187,7 +187,7 @@ class ReportingStream(UdemyStream):
         """
         value = self.get_starting_replication_key_value(context)
         try:
-            return _day(value)
+            return parse_day(value)
         except ValueError:
             msg = (
                 f"The state's bookmark for '{self.name}' is not a date ({value!r}): "
@@ -201,11 +201,10 @@ class ReportingStream(UdemyStream):
         Rounded down to the start of its window, so a window is always read whole and
         keeps its `from_date` (its key) whichever run reads it.
         """
-        start = _day(self.config.get("start_date")) or HISTORY_START
+        start = parse_day(self.config.get("start_date")) or HISTORY_START
         if bookmark is None:
             return window_start(start, self.span)
-        lookback = self.config.get("lookback_days")
-        days = DEFAULT_LOOKBACK_DAYS if lookback is None else int(lookback)
+        days = int(self.config["lookback_days"])
         return window_start(max(start, bookmark - dt.timedelta(days=days)), self.span)
 
     def queries(self, plan: WindowPlan) -> tuple[Query, ...]:
@@ -232,7 +231,7 @@ class ReportingStream(UdemyStream):
                 up at once.
         """
         with ThreadPoolExecutor(
-            max_workers=self.connection.concurrency, thread_name_prefix="probe"
+            max_workers=self.api_session.concurrency, thread_name_prefix="probe"
         ) as pool:
             futures = [pool.submit(self._probe, first, last) for first, last in periods]
             try:
@@ -281,9 +280,3 @@ def last_day(today: dt.date, end_date: dt.date | None) -> dt.date:
     """
     yesterday = today - dt.timedelta(days=1)
     return min(end_date, yesterday) if end_date else yesterday
-
-
-def _day(value: t.Any) -> dt.date | None:
-    if value in (None, ""):
-        return None
-    return dt.date.fromisoformat(str(value)[:10])

@@ -54,8 +54,6 @@ DEFAULT_MAX_RETRY_SECONDS = 600
 MAX_MAX_RETRY_SECONDS = 86400
 #: A portal's subdomain: what precedes `.udemy.com`.
 PORTAL_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
-#: Settings whose values must never appear in any output.
-SECRET_SETTINGS = ("client_id", "client_secret")
 #: Settings that address a real account. The sandbox serves a simulated account of its own,
 #: so none of them may come with `sandbox` on (see `_check_sandbox`).
 ACCOUNT_SETTINGS = ("client_id", "client_secret", "organization_id", "portal_name", "api_url")
@@ -213,6 +211,12 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     ),
 ).to_dict()
 
+#: Settings whose values must never appear in any output: those the schema marks secret
+#: (so Meltano, `--about` and the redaction agree by construction).
+SECRET_SETTINGS = tuple(
+    name for name, spec in CONFIG_SCHEMA["properties"].items() if spec.get("secret")
+)
+
 
 #: JSON types a string setting value may be coerced to, in the order they are tried.
 _COERCIBLE = ("integer", "number", "boolean")
@@ -256,12 +260,15 @@ def coerce_config(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) 
         schema: the tap's settings schema (with the SDK's built-in settings merged in).
 
     Returns:
-        The coerced configuration; blank numbers and flags are dropped, as if unset.
+        The coerced configuration; blank numbers and flags, and nulls for settings with a
+        default, are dropped, as if unset.
     """
     properties: t.Mapping[str, t.Any] = schema.get("properties", {})
     coerced: dict[str, t.Any] = {}
     for name, value in config.items():
         types = declared_types(properties.get(name, {}))
+        if value is None and "default" in properties.get(name, {}):
+            continue  # `null` means "not set": the schema's default fills it in
         if "string" in types or not types & set(_COERCIBLE):
             coerced[name] = value
         elif isinstance(value, str) and not value.strip():
@@ -361,7 +368,15 @@ def base_url(config: t.Mapping[str, t.Any]) -> str:
     return f"https://{config['portal_name']}.udemy.com"
 
 
-def _parse_day(value: t.Any) -> dt.date | None:
+def parse_day(value: t.Any) -> dt.date | None:
+    """A day from a setting or a bookmark: `2024-01-31`, or a timestamp's date part.
+
+    Returns:
+        The date; None when the value is unset (None or blank).
+
+    Raises:
+        ValueError: the value does not start with an ISO date.
+    """
     if value in (None, ""):
         return None
     return dt.date.fromisoformat(str(value)[:10])
@@ -455,6 +470,6 @@ _INVALID = object()
 
 def _try_parse_day(value: t.Any) -> dt.date | object | None:
     try:
-        return _parse_day(value)
+        return parse_day(value)
     except ValueError:
         return _INVALID

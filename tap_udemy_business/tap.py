@@ -27,7 +27,7 @@ from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
 from tap_udemy_business import redaction
-from tap_udemy_business.client import UdemyConnection
+from tap_udemy_business.api_session import ApiSession
 from tap_udemy_business.input_files import InputFileError, read_catalog, read_config, read_state
 from tap_udemy_business.settings import (
     CONFIG_SCHEMA,
@@ -39,7 +39,7 @@ from tap_udemy_business.settings import (
 )
 from tap_udemy_business.shutdown import StopOnSignal
 from tap_udemy_business.streams import STREAM_TYPES
-from tap_udemy_business.transport import describe_url
+from tap_udemy_business.urls import describe_url
 from tap_udemy_business.writer import FastSingerWriter, flush
 
 if t.TYPE_CHECKING:
@@ -147,12 +147,12 @@ class TapUdemyBusiness(Tap):
         return portal
 
     @cached_property
-    def connection(self) -> UdemyConnection:
-        """The HTTP connection every stream shares (made on first use)."""
+    def api_session(self) -> ApiSession:
+        """What every stream shares: transport, credentials, rate governor (made on first use)."""
         config = dict(self.config)
         if self.sandbox is not None:
             config.update(self.sandbox.tap_config())
-        return UdemyConnection(config)
+        return ApiSession(config)
 
     @classmethod
     @override
@@ -263,7 +263,7 @@ class TapUdemyBusiness(Tap):
             return
         finalizer()
         self.__dict__.pop("sandbox", None)  # cached properties: made again on next use
-        self.__dict__.pop("connection", None)
+        self.__dict__.pop("api_session", None)
 
     def __enter__(self) -> t.Self:
         """Use the tap in a `with` block, so its sandbox portal stops when the block ends."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import fcntl
+import functools
 import io
 import json
 import os
 import subprocess
+import sys
 import typing as t
 from collections import Counter
 from contextlib import contextmanager, redirect_stdout
@@ -66,18 +68,38 @@ FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+#: Why a test may not run: it uses a fixture of `FIXTURE_MARKERS` without the marker.
+UNMARKED = pytest.StashKey[str]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse a test that uses a network or PostgreSQL fixture without saying so by a marker,
-    since `make check` would then run it."""
-    unmarked = [
-        f"{item.nodeid} uses `{fixture}`: mark it {marker}"
-        for item in items
-        for fixture in getattr(item, "fixturenames", ())
-        for marker in FIXTURE_MARKERS.get(fixture, ())
-        if item.get_closest_marker(marker) is None
-    ]
-    if unmarked:
-        raise pytest.UsageError("\n".join(unmarked))
+    since `make check` would then run it.
+
+    The whole session is refused, except in a pytest-xdist worker, whose refusal the
+    controller reports as an INTERNALERROR without the reason: there, each such test fails
+    instead, before its fixtures are set up, with the reason.
+    """
+    unmarked: dict[pytest.Item, list[str]] = {}
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            for marker in FIXTURE_MARKERS.get(fixture, ()):
+                if item.get_closest_marker(marker) is None:
+                    problem = f"{item.nodeid} uses `{fixture}`: mark it {marker}"
+                    unmarked.setdefault(item, []).append(problem)
+    if not unmarked:
+        return
+    if not hasattr(config, "workerinput"):
+        raise pytest.UsageError("\n".join(p for problems in unmarked.values() for p in problems))
+    for item, problems in unmarked.items():
+        item.stash[UNMARKED] = "\n".join(problems)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test refused in an xdist worker (see above) before its fixtures start anything."""
+    if (problem := item.stash.get(UNMARKED, None)) is not None:
+        pytest.fail(problem, pytrace=False)
 
 
 #: `git status --porcelain --ignored` entries that are not the tests' doing: the bytecode
@@ -121,6 +143,22 @@ def checkout_stays_clean() -> t.Iterator[None]:
         written = sorted(after - before)
         assert not written, f"the tests wrote into the checkout ({ROOT}): {written}"
 
+
+#: The tap's CLI as `python -m tap_udemy_business` runs it, retrying after milliseconds rather
+#: than seconds (what the in-process tests' `quick_retries` does): what is retried, and what
+#: each retry prints, stay the same.
+TAP_CLI_QUICK_RETRIES = (
+    sys.executable,
+    "-c",
+    (
+        "import runpy; from tap_udemy_business import retries; retries.RETRY_BASE_SECONDS = 0.005;"
+        " runpy.run_module('tap_udemy_business', run_name='__main__', alter_sys=True)"
+    ),
+)
+
+#: `serve_forever` keyword arguments for the tests' own HTTP servers: `shutdown()` waits for the
+#: loop's next poll, by default half a second per server stopped.
+POLL: dict[str, t.Any] = {"poll_interval": 0.02}
 
 REPORTING_STREAMS = ("user_activity", "user_course_activity", "user_progress", "user_path_activity")
 ALL_STREAMS = ("courses", "learning_paths", *REPORTING_STREAMS)
@@ -241,12 +279,37 @@ def expected_records(portal: SandboxPortal, stream: str) -> list[dict[str, t.Any
     return [as_emitted(stream, r) for r in portal.ground_truth(stream)]
 
 
-def key_of(stream: str, record: dict[str, t.Any]) -> tuple[t.Any, ...]:
-    """The stream's primary key values of a record."""
+@dataclass(frozen=True)
+class StreamDeclaration:
+    """What a stream type declares in its class body, typed: singer-sdk declares `name` and
+    `path` as instance attributes and `primary_keys` as a property, so a type checker will not
+    read them from the class."""
+
+    name: str
+    path: str
+    primary_keys: tuple[str, ...]
+    record_class: str
+
+
+@functools.cache
+def stream_declarations() -> tuple[StreamDeclaration, ...]:
+    """Every stream type's declaration, in `STREAM_TYPES` order."""
     from tap_udemy_business.streams import STREAM_TYPES
 
-    keys = next(s.primary_keys for s in STREAM_TYPES if s.name == stream)
-    return tuple(record[k] for k in keys)
+    attributes = [f.name for f in dataclasses.fields(StreamDeclaration)]
+    return tuple(
+        StreamDeclaration(**{name: getattr(stream_type, name) for name in attributes})
+        for stream_type in STREAM_TYPES
+    )
+
+
+def declaration_of(stream: str) -> StreamDeclaration:
+    return next(s for s in stream_declarations() if s.name == stream)
+
+
+def key_of(stream: str, record: dict[str, t.Any]) -> tuple[t.Any, ...]:
+    """The stream's primary key values of a record."""
+    return tuple(record[k] for k in declaration_of(stream).primary_keys)
 
 
 @pytest.fixture(scope="session")

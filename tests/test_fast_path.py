@@ -84,6 +84,7 @@ def frozen_sdk_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("frozen_sdk_clock")
 @pytest.mark.parametrize("selection", ["all fields", "some fields deselected"])
+@pytest.mark.slow
 def test_the_page_loop_writes_exactly_what_the_sdk_loop_writes(
     dialect_portal: SandboxPortal,
     monkeypatch: pytest.MonkeyPatch,

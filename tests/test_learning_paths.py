@@ -6,14 +6,16 @@ import typing as t
 
 import pytest
 
-from .conftest import assert_same_rows, expected_records, run_tap
+from .conftest import assert_same_rows, catalog_selecting, expected_records, run_tap
 
 if t.TYPE_CHECKING:
     from tap_udemy_business.sandbox import SandboxPortal
 
 
 def test_paths_are_made_of_catalog_courses(portal: SandboxPortal) -> None:
-    result = run_tap(portal.tap_config())
+    config = portal.tap_config()
+    streams = ("courses", "learning_paths", "user_path_activity")
+    result = run_tap(config, catalog=catalog_selecting(config, streams))
     course_ids = {c["id"] for c in result.records["courses"]}
     paths = result.records["learning_paths"]
     assert paths

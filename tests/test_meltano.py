@@ -52,7 +52,6 @@ from tap_udemy_business.keys import LEARNER_KEY
 from tap_udemy_business.sandbox import DatasetParams, SandboxPortal
 from tap_udemy_business.sandbox.dialects import DIALECTS
 from tap_udemy_business.settings import DEFAULT_LOOKBACK_DAYS
-from tap_udemy_business.streams import STREAM_TYPES
 
 from .conftest import (
     ALL_STREAMS,
@@ -61,6 +60,7 @@ from .conftest import (
     SyncResult,
     assert_same_rows,
     cache_dir,
+    declaration_of,
     exclusive,
     expected_records,
     ground_truth_by_day,
@@ -481,7 +481,7 @@ def assert_portal_dates_its_answers(portal: SandboxPortal) -> None:
 
 def requested_days(portal: SandboxPortal, stream: str) -> list[dt.date]:
     """Every `from_date` asked of a stream's endpoint since the request log was last cleared."""
-    path = next(s.path for s in STREAM_TYPES if s.name == stream)
+    path = declaration_of(stream).path
     return [
         dt.date.fromisoformat(r.query["from_date"])
         for r in portal.requests
@@ -507,7 +507,7 @@ def max_from_date(pg: dict[str, str], schema: str, stream: str) -> dt.date:
 
 # -- meltano.yml as a file -----------------------------------------------------------------------
 def load_meltano_yml() -> dict[str, t.Any]:
-    return yaml.safe_load((REPO / "meltano.yml").read_text())
+    return t.cast("dict[str, t.Any]", yaml.safe_load((REPO / "meltano.yml").read_text()))
 
 
 def plugin(project: dict[str, t.Any], kind: str, name: str) -> dict[str, t.Any]:

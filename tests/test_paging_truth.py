@@ -25,11 +25,11 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from tap_udemy_business import client, concurrency
+from tap_udemy_business import concurrency, retries
 from tap_udemy_business.errors import UdemyFatalError, UnsafeLinkError
 from tap_udemy_business.tap import TapUdemyBusiness
 
-from .conftest import SyncResult, catalog_selecting
+from .conftest import POLL, SyncResult, catalog_selecting
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,7 +93,7 @@ class HostileList:
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
             self.scheme = "https"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs=POLL, daemon=True)
 
     @property
     def url(self) -> str:
@@ -155,6 +155,7 @@ def _drf_next(asked: Asked, more: bool) -> str | None:
 def _handler(hostile: HostileList) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # the head and the body are two writes: send both now
 
         def do_GET(self) -> None:
             status, body = hostile.answer(self.path)
@@ -425,7 +426,7 @@ def test_a_huge_count_is_planned_lazily_and_the_links_decide_where_it_ends(
 def test_an_escaped_lone_surrogate_is_parsed_not_retried(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(client, "RETRY_BASE_SECONDS", 0.005)
+    monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.005)
     rows = courses(0, 5)
     rows[3]["title"] = "Caf\ud83d"  # half an emoji: json.dumps escapes it as \ud83d
     rows[3]["headline"] = "\ud83d\ude00 whole"  # a pair, which is one character

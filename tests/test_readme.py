@@ -1,12 +1,10 @@
-"""The README's promises: its first commands, and a settings table that matches `--about`."""
+"""The README's promises: its first commands (its settings table: test_generated_settings.py)."""
 
 from __future__ import annotations
 
 import re
 import tomllib
 from pathlib import Path
-
-from scripts.update_readme import END, START, settings_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,10 +33,3 @@ def test_the_development_commands_are_the_makefile_s() -> None:
     registered = {m.split(":")[0] for m in pytest_options["ini_options"]["markers"]}
     used = set(re.findall(r"not (\w+)", expression.group(1)))
     assert used <= registered, used - registered
-
-
-def test_the_settings_table_is_the_one_the_tap_reports() -> None:
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split(START, 1)[1].split(END, 1)[0].strip()
-    assert block == settings_table(), "run: python scripts/update_readme.py"
-    assert "| client_secret |" in block

@@ -15,7 +15,8 @@ import typing as t
 import pytest
 import requests
 
-from tap_udemy_business import client
+from tap_udemy_business import retries
+from tap_udemy_business.client import UdemyStream
 from tap_udemy_business.sandbox import FaultParams, SandboxPortal
 from tap_udemy_business.tap import TapUdemyBusiness
 
@@ -41,7 +42,7 @@ PROGRESS_STREAMS = ("courses", "user_progress")
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry after milliseconds rather than seconds; what is retried stays the same."""
-    monkeypatch.setattr(client, "RETRY_BASE_SECONDS", 0.005)
+    monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.005)
 
 
 def _assert_complete(portal: SandboxPortal, result: SyncResult, streams: tuple[str, ...]) -> None:
@@ -80,6 +81,7 @@ def test_transient_failures_are_retried_to_a_complete_sync(
     assert all("http://127.0.0.1" in line and "waiting" in line for line in retry_lines)
 
 
+@pytest.mark.slow
 def test_slow_responses_time_out_and_are_retried(
     fresh_portal: SandboxPortal, quick_retries: None
 ) -> None:
@@ -89,6 +91,7 @@ def test_slow_responses_time_out_and_are_retried(
     _assert_complete(fresh_portal, result, ("courses",))
 
 
+@pytest.mark.slow
 def test_rate_limit_is_honoured_and_the_sync_completes(fresh_portal: SandboxPortal) -> None:
     fresh_portal.faults = FaultParams(rate_limit_rps=20, rate_limit_burst=4)
     config = {**fresh_portal.tap_config(), "page_size": 5, "start_date": "2026-11-22"}
@@ -110,10 +113,10 @@ def _assert_complete_from(
 
 def test_retry_after_as_an_http_date_is_understood() -> None:
     now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
-    assert client.retry_after_seconds("3") == 3.0
-    assert client.retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", lambda: now) == 30.0
-    assert client.retry_after_seconds(None) == client.DEFAULT_RETRY_AFTER_SECONDS
-    assert client.retry_after_seconds("soon") == client.DEFAULT_RETRY_AFTER_SECONDS
+    assert retries.retry_after_seconds("3") == 3.0
+    assert retries.retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", lambda: now) == 30.0
+    assert retries.retry_after_seconds(None) == retries.DEFAULT_RETRY_AFTER_SECONDS
+    assert retries.retry_after_seconds("soon") == retries.DEFAULT_RETRY_AFTER_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -121,9 +124,20 @@ def test_retry_after_as_an_http_date_is_understood() -> None:
 )
 def test_a_retry_after_that_means_nothing_is_a_short_wait_never_none(value: str) -> None:
     now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
-    wait = client.retry_after_seconds(value, lambda: now)
-    assert wait == client.SHORT_RETRY_AFTER_SECONDS
+    wait = retries.retry_after_seconds(value, lambda: now)
+    assert wait == retries.SHORT_RETRY_AFTER_SECONDS
     assert wait > 0
+
+
+@pytest.mark.parametrize(
+    ("attempt", "draw", "expected"),
+    [(1, 0.0, 0.5), (1, 1.0, 1.0), (3, 0.5, 3.0), (7, 0.0, 30.0), (7, 1.0, 60.0), (30, 1.0, 60.0)],
+)
+def test_the_backoff_doubles_to_a_minute_with_jitter(
+    attempt: int, draw: float, expected: float
+) -> None:
+    # The jitter's draw is injected: half to all of 1, 2, 4 ... seconds, capped at 60.
+    assert retries.backoff_seconds(attempt, lambda: draw) == expected
 
 
 @pytest.mark.parametrize(("status", "header", "honoured"), [(503, "7", True), (503, None, False)])
@@ -134,16 +148,17 @@ def test_retry_after_is_honoured_on_503_as_on_429(
 
     tap = TapUdemyBusiness(config=portal.tap_config(), parse_env_config=False)
     stream = tap.streams["courses"]
+    assert isinstance(stream, UdemyStream)
     response = requests.Response()
     response.status_code = status
     if header is not None:
         response.headers["Retry-After"] = header
     error = RetriableAPIError(f"{status}", response)
-    wait = stream._retry_wait(error, attempt=1)
+    wait = stream.retry_wait(error, attempt=1)
     if honoured:
         assert wait == 7.0
     else:
-        assert wait <= client.RETRY_BASE_SECONDS  # the first exponential step, jittered
+        assert wait <= retries.RETRY_BASE_SECONDS  # the first exponential step, jittered
 
 
 def _cli(
@@ -235,6 +250,7 @@ def test_a_next_link_to_another_host_is_refused(
     assert all(r.host.startswith("127.0.0.1") for r in fresh_portal.requests)
 
 
+@pytest.mark.slow
 def test_secrets_never_reach_any_output(tmp_path: Path, quick_retries: None) -> None:
     token = base64.b64encode(f"{SENTINEL_ID}:{SENTINEL_SECRET}".encode()).decode()
     with SandboxPortal(
@@ -266,6 +282,7 @@ def test_secrets_never_reach_any_output(tmp_path: Path, quick_retries: None) -> 
 
 
 @pytest.mark.parametrize("kill_after_lines", [40, 400, 1200])
+@pytest.mark.slow
 def test_a_killed_sync_resumes_from_its_last_state_without_loss(
     fresh_dialect_portal: SandboxPortal, tmp_path: Path, kill_after_lines: int
 ) -> None:

@@ -23,7 +23,6 @@ import socketserver
 import ssl
 import struct
 import subprocess
-import sys
 import threading
 import time
 import typing as t
@@ -34,7 +33,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import pytest
 
-from tap_udemy_business import client
+from tap_udemy_business import retries
 from tap_udemy_business.errors import (
     RequestTimeoutError,
     ResponseTooLargeError,
@@ -43,7 +42,14 @@ from tap_udemy_business.errors import (
 from tap_udemy_business.sandbox import FaultParams, SandboxPortal
 from tap_udemy_business.tap import TapUdemyBusiness
 
-from .conftest import SyncResult, assert_same_rows, catalog_selecting, expected_records
+from .conftest import (
+    POLL,
+    TAP_CLI_QUICK_RETRIES,
+    SyncResult,
+    assert_same_rows,
+    catalog_selecting,
+    expected_records,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -58,7 +64,7 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry after milliseconds rather than seconds; what is retried stays the same."""
-    monkeypatch.setattr(client, "RETRY_BASE_SECONDS", 0.005)
+    monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.005)
 
 
 @pytest.fixture
@@ -78,6 +84,7 @@ class RelayHandler(BaseHTTPRequestHandler):
     """One client connection to the relay; `served` counts the answers it has had."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # the head and the body are two writes: send both now
     served = 0
 
     def do_GET(self) -> None:
@@ -94,6 +101,7 @@ class RelayHandler(BaseHTTPRequestHandler):
         """The sandbox's answer to this request (sent with the tap's own Host and auth)."""
         relay = t.cast("Relay", self.server)
         parts = urlsplit(relay.upstream)
+        assert parts.hostname is not None
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         headers = {"Host": self.headers["Host"], "Authorization": self.headers["Authorization"]}
         connection.request("GET", self.path, headers=headers)
@@ -158,7 +166,7 @@ def relay(
     behaviour: Behaviour, upstream: str = "http://127.0.0.1:9", tls: ssl.SSLContext | None = None
 ) -> Iterator[Relay]:
     server = Relay(behaviour, upstream, tls)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs=POLL, daemon=True)
     thread.start()
     try:
         yield server
@@ -186,6 +194,8 @@ def dated(date: str) -> Behaviour:
 
 
 class ProxyHandler(socketserver.StreamRequestHandler):
+    disable_nagle_algorithm = True
+
     def handle(self) -> None:
         proxy = t.cast("Proxy", self.server)
         while True:
@@ -220,11 +230,13 @@ class ProxyHandler(socketserver.StreamRequestHandler):
     def _tunnel(self) -> None:
         proxy = t.cast("Proxy", self.server)
         upstream = socket.create_connection(proxy.tunnel_to)
+        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         _pipe(self.connection, upstream)
 
     def _forward(self, target: str, headers: dict[str, str]) -> None:
         parts = urlsplit(target)
+        assert parts.hostname is not None, target
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         sent = {k: v for k, v in headers.items() if not k.startswith("proxy-")}
         path = f"{parts.path}?{parts.query}" if parts.query else parts.path
@@ -280,7 +292,7 @@ def proxy(
     credentials: str | None, tunnel_to: tuple[str, int] = ("127.0.0.1", 9)
 ) -> Iterator[Proxy]:
     server = Proxy(credentials, tunnel_to)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs=POLL, daemon=True)
     thread.start()
     try:
         yield server
@@ -367,7 +379,7 @@ def sync(
         config=config, catalog=catalog_selecting(config, streams), parse_env_config=False
     )
     if clock is not None:
-        tap.connection.clock = clock
+        tap.api_session.clock = clock
     out = io.StringIO()
     with redirect_stdout(out):
         tap.sync_all()
@@ -383,7 +395,7 @@ def cli(
     names = {*PROXY_VARIABLES, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
     base = {k: v for k, v in os.environ.items() if k.upper() not in names}
     done = subprocess.run(
-        [sys.executable, "-m", "tap_udemy_business", "--config", str(config_file)],
+        [*TAP_CLI_QUICK_RETRIES, "--config", str(config_file)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -455,6 +467,7 @@ def trickling(what: str) -> Behaviour:
     return answer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["headers", "body"])
 def test_a_trickling_answer_ends_in_the_time_out_after_its_retries(
     quick_retries: None, no_proxies: None, what: str

@@ -67,7 +67,7 @@ def started(tap: TapUdemyBusiness) -> SandboxPortal:
     portal = tap.sandbox
     assert portal is not None
     assert portal.running
-    assert tap.connection.base_url == portal.base_url  # the tap syncs from its own portal
+    assert tap.api_session.base_url == portal.base_url  # the tap syncs from its own portal
     assert portal.thread_name == f"tap-udemy-business-sandbox-{portal.port}"
     return portal
 

@@ -612,6 +612,7 @@ def test_progress_item_states(history: dict[str, list[dict[str, Any]]]) -> None:
 
 
 # -- size and complexity (counted, not timed) ---------------------------------------------------
+@pytest.mark.slow
 def test_scales_to_millions_of_rows_with_flat_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     ds = Dataset(DatasetParams(learners=50_000, items_per_course=30))
     enrollments = len(ds.enrollments.course)  # built once: O(enrollments), not O(rows)

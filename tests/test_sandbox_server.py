@@ -10,6 +10,7 @@ import selectors
 import socket
 import subprocess
 import sys
+import threading
 import time
 import typing as t
 from collections import Counter
@@ -413,11 +414,34 @@ def test_stop_closes_the_port() -> None:
 
 
 # -- faults ---------------------------------------------------------------------------------
-def test_latency(faulty: SandboxPortal, http: requests.Session) -> None:
-    faulty.faults = FaultParams(latency_ms=150)
-    start = time.monotonic()
-    assert http.get(url(faulty, "courses"), timeout=10).status_code == 200
-    assert time.monotonic() - start >= 0.14
+class _RecordedWaits(threading.Event):
+    """A portal server's `stopping` event that records each timed wait on it: the handler's
+    deliberate delays (latency, slow answers) are such waits, cut short when it stops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.timeouts.append(timeout)
+        return super().wait(timeout)
+
+
+@pytest.mark.parametrize("latency_ms", [0, 150])
+def test_latency_delays_every_request_before_it_is_answered(
+    faulty: SandboxPortal, http: requests.Session, latency_ms: int
+) -> None:
+    server = faulty._server
+    assert server is not None
+    stopping, waits = server.stopping, _RecordedWaits()
+    server.stopping = waits
+    try:
+        faulty.faults = FaultParams(latency_ms=latency_ms)
+        for _ in range(2):
+            assert http.get(url(faulty, "courses"), timeout=10).status_code == 200
+    finally:
+        server.stopping = stopping
+    assert waits.timeouts == ([latency_ms / 1000] * 2 if latency_ms else [])
 
 
 def test_rate_limit(faulty: SandboxPortal, http: requests.Session) -> None:
@@ -561,29 +585,37 @@ def test_cli_serves_and_prints_its_url() -> None:
 
 
 # -- speed ----------------------------------------------------------------------------------
-def test_throughput(sandbox: SandboxPortal) -> None:
-    """Report pages of 100 records served per second (prerendered), with a very low floor."""
+def test_prerendered_pages_are_served_from_the_cache_over_one_connection(
+    sandbox: SandboxPortal,
+) -> None:
+    """What makes the portal fast: a prerendered page is answered from the cache as it is,
+    rendered again never, over one keep-alive connection. (The rate itself is measured by
+    `benchmarks/`, not asserted here: a wall-clock floor depends on the machine.)"""
     pages = sandbox.prerender("user_progress", page_size=100, fields="@all")
-    full_pages = max(1, pages - 1)
+    assert pages > 1
+    cached = sandbox.cache_stats
     token = base64.b64encode(f"{sandbox.client_id}:{sandbox.client_secret}".encode()).decode()
     headers = {"Authorization": f"Basic {token}"}
     path = "/api-2.0/organizations/424242/analytics/user-progress/"
     connection = HTTPConnection("127.0.0.1", sandbox.port, timeout=10)
-    served = 0
-    size = 0
-    start = time.perf_counter()
-    while served < 2000 and time.perf_counter() - start < 1.5:
-        page = served % full_pages + 1
-        connection.request(
-            "GET", f"{path}?fields[user_progress]=@all&page_size=100&page={page}", headers=headers
-        )
-        response = connection.getresponse()
-        size += len(response.read())
-        assert response.status == 200
-        assert not response.will_close  # keep-alive holds
-        served += 1
-    rate = served / (time.perf_counter() - start)
-    connection.close()
-    per_page = size / served
-    print(f"\nsandbox throughput: {rate:,.0f} pages/s of 100 records, {per_page:,.0f} B/page")  # noqa: T201
-    assert rate > 200
+    bodies: dict[int, bytes] = {}
+    try:
+        for served in range(3 * pages):  # every page three times, in turn
+            page = served % pages + 1
+            connection.request(
+                "GET",
+                f"{path}?fields[user_progress]=@all&page_size=100&page={page}",
+                headers=headers,
+            )
+            response = connection.getresponse()
+            body = response.read()
+            assert response.status == 200
+            assert not response.will_close  # keep-alive holds
+            assert bodies.setdefault(page, body) == body  # the same bytes each time
+    finally:
+        connection.close()
+    assert (
+        sum(len(json.loads(b)["results"]) for b in bodies.values())
+        == json.loads(bodies[1])["count"]
+    )
+    assert sandbox.cache_stats == cached, "a page was rendered (or evicted) on the hot path"

@@ -14,13 +14,14 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import threading
 import typing as t
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 import pytest
+
+from .conftest import POLL, TAP_CLI_QUICK_RETRIES
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -78,6 +79,7 @@ class _EchoingPortal:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # the head and the body are two writes: send both now
 
             def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
                 """Quiet."""
@@ -102,7 +104,7 @@ class _EchoingPortal:
                 if query.get("page") != "2":
                     # The link a careless server builds from the request it was sent.
                     link = (
-                        f"http://127.0.0.1:{self.server.server_address[1]}{path}?page=2"
+                        f"{portal.base_url}{path}?page=2"
                         f"&auth={quote(header, safe='')}&user={quote(user, safe='')}"
                         f"&pass={quote_plus(password)}"
                     )
@@ -120,7 +122,7 @@ class _EchoingPortal:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs=POLL, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -147,7 +149,7 @@ def test_an_echoing_server_never_makes_the_tap_print_a_credential(
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
     done = subprocess.run(
-        [sys.executable, "-m", "tap_udemy_business", "--config", str(config_file)],
+        [*TAP_CLI_QUICK_RETRIES, "--config", str(config_file)],
         capture_output=True,
         text=True,
         timeout=120,

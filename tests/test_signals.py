@@ -31,11 +31,13 @@ from tap_udemy_business.sandbox import FaultParams, SandboxPortal
 
 from .conftest import (
     ALL_STREAMS,
+    POLL,
     REPORTING_STREAMS,
     SyncResult,
     assert_same_rows,
     expected_records,
     key_of,
+    run_tap,
 )
 
 if t.TYPE_CHECKING:
@@ -119,30 +121,13 @@ def _whole_lines(stdout: str) -> SyncResult:
 
 
 def _assert_resumes_without_loss(
-    portal: SandboxPortal, config_file: Path, first: SyncResult, tmp_path: Path
+    portal: SandboxPortal, config_file: Path, first: SyncResult
 ) -> None:
     """A second run from the first run's final STATE brings every row the first missed."""
     assert any(first.records.values()), "the first run emitted no record before the signal"
     portal.faults = FaultParams()
-    state_file = tmp_path / "state.json"
-    state_file.write_text(json.dumps(first.final_state))
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tap_udemy_business",
-            "--config",
-            str(config_file),
-            "--state",
-            str(state_file),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert second.returncode == 0, second.stderr[-2000:]
-    resumed = SyncResult.from_lines(second.stdout)
+    # In this process: what is proven is the first run's STATE, not the CLI a second time.
+    resumed = run_tap(json.loads(config_file.read_text()), state=first.final_state)
     start = json.loads(config_file.read_text())["start_date"]
     for stream in ALL_STREAMS:
         merged = {key_of(stream, r): r for r in first.records.get(stream, [])}
@@ -170,7 +155,7 @@ def test_a_signal_during_a_retry_after_wait_stops_at_once_and_resumes_without_lo
     assert _wait_stopped(process) == status
     assert f"Sync stopped by {signal.Signals(signum).name}" in stderr.text()
     first = _whole_lines(stdout.text())
-    _assert_resumes_without_loss(fresh_portal, config_file, first, tmp_path)
+    _assert_resumes_without_loss(fresh_portal, config_file, first)
 
 
 class _HoldingProxy:
@@ -187,6 +172,7 @@ class _HoldingProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # the head and the body are two writes: send both now
 
             def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
                 """Quiet."""
@@ -214,7 +200,7 @@ class _HoldingProxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs=POLL, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -263,7 +249,7 @@ def test_a_signal_during_a_request_in_flight_stops_at_once_and_resumes_without_l
     # The resumed run reads the portal itself; the proxy only ever held one request.
     json_config = json.loads(config_file.read_text())
     config_file.write_text(json.dumps({**json_config, "api_url": fresh_portal.base_url}))
-    _assert_resumes_without_loss(fresh_portal, config_file, first, tmp_path)
+    _assert_resumes_without_loss(fresh_portal, config_file, first)
 
 
 def _main_thread_is_blocked_writing(pid: int) -> bool:
@@ -302,7 +288,7 @@ def test_a_signal_while_stdout_is_blocked_by_a_slow_target_leaves_every_line_who
         process = _start(config_file, stdout=write_end, stderr=stderr_file, env=env)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as target:
-        consumed = []
+        consumed: list[bytes] = []
         while not consumed or not consumed[-1].startswith(b'{"type":"RECORD"'):
             line = target.readline()
             assert line, "the tap ended before its first record"
@@ -315,4 +301,4 @@ def test_a_signal_while_stdout_is_blocked_by_a_slow_target_leaves_every_line_who
     first = _whole_lines((b"".join(consumed) + rest).decode())
     assert status == 143
     assert "Sync stopped by SIGTERM" in (tmp_path / "stderr.txt").read_text()
-    _assert_resumes_without_loss(fresh_portal, config_file, first, tmp_path)
+    _assert_resumes_without_loss(fresh_portal, config_file, first)

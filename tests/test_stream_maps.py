@@ -68,7 +68,7 @@ def test_no_email_or_name_leaves_the_tap_in_clear(
     portal: SandboxPortal, hashed_sync: SyncResult
 ) -> None:
     output = json.dumps(hashed_sync.messages, ensure_ascii=False)
-    secrets = set()
+    secrets: set[str] = set()
     for stream in REPORTING_STREAMS:
         for record in ground_truth_by_day(portal, stream):
             secrets.update(

@@ -44,7 +44,7 @@ def sync_recording_plans(
     tap = TapUdemyBusiness(
         config=config, catalog=catalog_selecting(config, streams), parse_env_config=False
     )
-    tap.connection.clock = lambda: dt.datetime.combine(local_today, dt.time(12), dt.UTC)
+    tap.api_session.clock = lambda: dt.datetime.combine(local_today, dt.time(12), dt.UTC)
     out = io.StringIO()
     with redirect_stdout(out):
         tap.sync_all()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
+from typing_extensions import override
 
 from tap_udemy_business.sandbox.faults import NO_FAULT, FaultInjector, FaultKind
 from tap_udemy_business.sandbox.paging import envelope
@@ -71,6 +72,7 @@ class PortalServer(ThreadingHTTPServer):
         with self._connections_lock:
             return list(self._connections.values())
 
+    @override
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve the connection in a thread named after the portal's, tracked until it ends."""
         thread = threading.Thread(
@@ -93,6 +95,7 @@ class PortalServer(ThreadingHTTPServer):
                 self._connections.pop(request, None)
             self.shutdown_request(request)
 
+    @override
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Stay silent about a client gone or a connection cut by `close`; report the rest."""
         if self.stopping.is_set():
@@ -126,12 +129,14 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "UdemySandbox/1.0"
     timeout = 120  # idle keep-alive connections are closed after this many seconds
 
+    @override
     def setup(self) -> None:
         """Disable Nagle: a page is one write, so waiting to coalesce only adds latency."""
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().setup()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    @override
+    def log_message(self, format: str, *args: Any) -> None:
         """Stay silent: per-request logging costs time and floods test output."""
 
     def _server(self) -> PortalServer:
@@ -157,6 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up (e.g. timed out on a slow answer)
             self.close_connection = True
 
+    @override
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Answer requests http.server rejects itself (malformed, unknown method) in JSON too."""
         del explain  # the JSON detail says it all
