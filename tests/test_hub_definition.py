@@ -4,7 +4,8 @@
 settings schema and capabilities); hub/tap-udemy-business.yml and meltano.yml's extractor must
 carry the same settings, in the same order, with the Meltano `kind` matching the JSON type, the
 same label and description, `sensitive` exactly for the secrets, and the same capabilities.
-On a mismatch the failure prints the settings block that the YAML files should hold.
+On a mismatch the failure prints the settings block that the YAML files should hold (the
+block `scripts/sync_settings.py` writes, from the same `meltano_settings`).
 """
 
 from __future__ import annotations
@@ -19,23 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.sync_settings import meltano_settings
+
 REPO = Path(__file__).resolve().parents[1]
 TAP = Path(sys.executable).parent / "tap-udemy-business"
 HUB_REQUIRED = (
     "name", "namespace", "variant", "label", "pip_url", "repo", "docs", "description",
     "capabilities", "settings", "settings_group_validation", "keywords",
 )  # fmt: skip
-KINDS = {
-    "string": "string",
-    "integer": "integer",
-    # Not `decimal`: Meltano 4.4 turns a decimal setting from an environment variable into a
-    # Decimal it cannot write to the tap's config (`Object of type Decimal is not JSON
-    # serializable`) and stops. As a string it passes "30" on, which the tap reads as 30.
-    "number": "string",
-    "boolean": "boolean",
-    "object": "object",
-    "array": "array",
-}
 
 
 @pytest.fixture(scope="module")
@@ -69,35 +61,10 @@ def meltano_extractor() -> dict[str, t.Any]:
     )
 
 
-def meltano_kind(prop: dict[str, t.Any]) -> str:
-    types = prop.get("type", [])
-    types = [types] if isinstance(types, str) else types
-    main = next(kind for kind in types if kind != "null")
-    if main == "string" and prop.get("format") == "date":
-        return "date_iso8601"
-    return KINDS[main]
-
-
-def expected_settings(about: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-    """The settings list that both YAML files should hold, derived from `--about`."""
-    settings = []
-    for name, prop in about["settings"]["properties"].items():
-        setting = {
-            "name": name,
-            "kind": meltano_kind(prop),
-            "label": prop.get("title"),
-            "description": prop.get("description"),
-        }
-        if prop.get("secret"):
-            setting["sensitive"] = True
-        settings.append(setting)
-    return settings
-
-
 def assert_settings_match(
     where: str, settings: list[dict[str, t.Any]], about: dict[str, t.Any]
 ) -> None:
-    expected = expected_settings(about)
+    expected = meltano_settings(about)
     hint = (
         f"\n{where} is out of date with `tap-udemy-business --about`; its settings should be:\n"
         + yaml.safe_dump(expected, sort_keys=False, allow_unicode=True, width=96)
