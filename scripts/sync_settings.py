@@ -9,6 +9,7 @@ differs from what this script would write (`python scripts/sync_settings.py` men
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -17,6 +18,8 @@ import typing as t
 from pathlib import Path
 
 import yaml
+
+from tap_udemy_business.settings import declared_types
 
 ROOT = Path(__file__).resolve().parent.parent
 README_MARKERS = ("<!-- settings:start -->\n", "<!-- settings:end -->")
@@ -36,6 +39,7 @@ KINDS = {
     "object": "object",
     "array": "array",
 }
+#: The lines PyYAML aims at (it never breaks a word, so a long URL may run past).
 WIDTH = 100
 
 
@@ -60,9 +64,11 @@ def settings_table(markdown: str) -> str:
 
 def meltano_kind(prop: dict[str, t.Any]) -> str:
     """The Meltano `kind` of one setting's JSON Schema."""
-    types = prop.get("type", [])
-    types = [types] if isinstance(types, str) else types
-    main = next(kind for kind in types if kind != "null")
+    kinds = sorted(declared_types(prop) - {"null"})
+    if len(kinds) != 1:
+        msg = f"a setting of {kinds or 'no'} JSON types has no one Meltano kind: {prop}"
+        raise SystemExit(msg)
+    main = kinds[0]
     if main == "string" and prop.get("format") == "date":
         return "date_iso8601"
     return KINDS[main]
@@ -118,9 +124,12 @@ def generated() -> dict[Path, str]:
 
 def main() -> None:
     """Rewrite the generated blocks; with `--check`, only say which are out of date (exit 1)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
+    check = parser.parse_args().check
     files = generated()
     stale = [path for path, text in files.items() if path.read_text() != text]
-    if "--check" in sys.argv[1:]:
+    if check:
         for path in stale:
             print(f"{path.relative_to(ROOT)} is out of date: run python scripts/sync_settings.py")  # noqa: T201
         raise SystemExit(1 if stale else 0)

@@ -42,17 +42,18 @@ class ApiSession:
     """What every stream of one tap shares: the transport, the credentials, the rate governor.
 
     Udemy's rate limit is per credential, so the rate governor (the pace and the cap on
-    requests in flight) is one object for all streams; one connection pool keeps
-    connections alive across them.
+    requests in flight) is one object for all streams, and for every tap of the process
+    using the same API and client id (see `rate_limit.governor_for`); one connection pool
+    keeps connections alive across the streams.
     """
 
     def __init__(
         self, config: Mapping[str, t.Any], clock: Callable[[], dt.datetime] = utc_now
     ) -> None:
-        """Build the transport and the pinned credentials from the (validated) config.
+        """Build the transport and the pinned credentials from the tap's config.
 
         Args:
-            config: the tap's settings.
+            config: the tap's settings, the schema's defaults filled in (as `Tap.config`).
             clock: this machine's clock, which checks the API's (replaceable for tests).
         """
         self.base_url = base_url(config)

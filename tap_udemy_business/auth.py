@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import base64
-import html
-import json
 import re
-from urllib.parse import quote, quote_plus
 
 from typing_extensions import override
 
 from tap_udemy_business.errors import UnsafeLinkError
+from tap_udemy_business.redaction import REDACTED, shapes
 from tap_udemy_business.urls import origin_of
-
-REDACTED = "<redacted>"
 
 
 class PinnedBasicAuth:
@@ -59,21 +55,8 @@ class PinnedBasicAuth:
         return f"PinnedBasicAuth(origin={self.origin!r})"
 
 
-def _shapes(value: str) -> set[str]:
-    """`value` as it appears raw, percent-encoded, JSON-escaped or HTML-escaped."""
-    jsons = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    jsons |= {form.replace("/", "\\/") for form in jsons}  # some encoders escape `/`
-    return {
-        value,
-        quote(value, safe=""),
-        quote(value),
-        quote_plus(value),
-        html.escape(value),
-    }.union(jsons)
-
-
 def _pattern_of(*values: str) -> re.Pattern[str]:
     """One case-insensitive pattern for every shape of `values`, longest first."""
-    shapes = {shape for value in values if value for shape in _shapes(value)}
-    alternatives = sorted(shapes, key=len, reverse=True) or ["(?!)"]
+    forms = {form for value in values if value for form in shapes(value)}
+    alternatives = sorted(forms, key=len, reverse=True) or ["(?!)"]
     return re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)

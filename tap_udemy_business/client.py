@@ -19,7 +19,13 @@ from singer_sdk import RESTStream, StreamSchema
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
-from tap_udemy_business.concurrency import LinkLeavesListError, PageReader, PagingError, Query
+from tap_udemy_business.concurrency import (
+    LinkLeavesListError,
+    ListChangedError,
+    PageReader,
+    PagingError,
+    Query,
+)
 from tap_udemy_business.errors import (
     EndpointUnavailableError,
     SyncAbortedError,
@@ -27,7 +33,7 @@ from tap_udemy_business.errors import (
     UnsafeLinkError,
 )
 from tap_udemy_business.fast_path import PagedStream
-from tap_udemy_business.pages import Page, parse_page
+from tap_udemy_business.pages import parse_page
 from tap_udemy_business.progress import Progress
 from tap_udemy_business.records import UNDOCUMENTED, Record, RecordChecker
 from tap_udemy_business.responses import check_response
@@ -49,6 +55,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_udemy_business.api_session import ApiSession
+    from tap_udemy_business.list_page import Page
 
 
 class UdemyStream(PagedStream, RESTStream[t.Any]):
@@ -195,12 +202,18 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
                 be emitted.
             total_units: how many units of work (windows) the queries' `units` count up
                 to, for the progress line's percentage; 0 to use the announced counts.
+
+        Raises:
+            UnsafeLinkError: a `next` link leaves its query's list (after its page).
+            UdemyFatalError: the list changed under the read, or its links loop; or a
+                request failed for good.
         """
         self._cancel = threading.Event()
         reader = PageReader(
             self.fetch_page,
             self.api_session.concurrency,
             self._cancel,
+            logger=self.logger,
             read_ahead=self.api_session.governor.read_ahead,
         )
         self.progress = Progress(self.name, self.logger, units_total=total_units)
@@ -322,7 +335,11 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         asked = asked_wait(exception)
         if asked is None:
             return backoff_seconds(attempt)
-        wait = min(retry_after_seconds(asked), float(self.config["max_retry_seconds"]))
+        now = self.api_session.clock  # an HTTP-date `Retry-After` is read by the session's clock
+        wait = min(
+            retry_after_seconds(asked, lambda: now().timestamp()),
+            float(self.config["max_retry_seconds"]),
+        )
         self.api_session.governor.on_throttle(wait)
         return wait
 
@@ -357,5 +374,8 @@ def _udemy_errors(pages: Iterator[tuple[Query, Page]]) -> Iterator[tuple[Query, 
         yield from pages
     except LinkLeavesListError as exc:
         raise UnsafeLinkError(str(exc)) from exc
+    except ListChangedError as exc:
+        msg = f"{exc}; run the sync again."
+        raise UdemyFatalError(msg) from exc
     except PagingError as exc:
         raise UdemyFatalError(str(exc)) from exc

@@ -1,7 +1,7 @@
 """Concurrent page reading: the pages of queries decided beforehand, yielded in order.
 
 singer-sdk reads one page at a time. At 100 ms a page that is ~1,000 records/s, hours for
-a large organization. Here, once a query's first page tells `count`, its other pages are
+a long list. Here, once a query's first page tells `count`, its other pages are
 requested concurrently, and the first pages of later queries (date windows) are requested
 ahead too; records still come out strictly in query and page order, so a bookmark never
 passes a page that has not been emitted, and memory holds at most a few pages per slot.
@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from tap_udemy_business.pages import Page, with_page_number
+from tap_udemy_business.list_page import Page, with_page_number
 from tap_udemy_business.urls import describe_url, origin_of
 
 if t.TYPE_CHECKING:
@@ -29,12 +29,16 @@ if t.TYPE_CHECKING:
 
 #: Page threads per request allowed in flight (see `PageReader.read`).
 RETRY_HEADROOM = 3
-#: Where the reader's warnings go unless it is given a logger: the tap's own.
-LOGGER = logging.getLogger("tap-udemy-business")
+#: Where the reader's warnings go unless it is given a logger.
+LOGGER = logging.getLogger(__name__)
 
 
 class PagingError(Exception):
     """A list whose pages cannot be read whole: it changed under the read, or its links loop."""
+
+
+class ListChangedError(PagingError):
+    """A `count` that dropped between two pages: rows deleted, the pages after shifted."""
 
 
 class LinkLeavesListError(PagingError):
@@ -50,7 +54,7 @@ class Query:
     """
 
     url: str
-    #: What the query covers (a reporting window), handed back with its pages.
+    #: What the query covers (a date window, say), handed back with its pages.
     window: t.Any = None
     #: Units of work (windows) wholly read before this query starts; for progress.
     units: int = 0
@@ -184,8 +188,8 @@ class PageReader:
     let a window through short. One that grows is read to the end of its links (no row is
     skipped when rows are only added), with a warning that a row may come twice.
 
-    Every `next` link must keep its query's scheme, host, port and path (the organization
-    and the endpoint): anything else is refused before a request is made to it.
+    Every `next` link must keep its query's scheme, host, port and path (for an API, the
+    account and the endpoint): anything else is refused before a request is made to it.
     """
 
     def __init__(
@@ -203,7 +207,7 @@ class PageReader:
             concurrency: requests at most in flight (1: follow `next` links one by one).
             cancel: set when the read fails or is closed, for `fetch` to give up on pages
                 still in flight or retrying instead of delaying the error.
-            logger: where warnings about a query's `count` go (the tap's logger if unset).
+            logger: where warnings about a query's `count` go (this module's if unset).
             read_ahead: given the usual window (twice `concurrency`), the pages to request
                 ahead now: the rate governor widens it while paced, so that a page waiting
                 out a `Retry-After` at the head of the line does not stall the others.
@@ -354,7 +358,7 @@ class PageReader:
         """Compare a page's `count` with the previous page's of its query.
 
         Raises:
-            PagingError: the count dropped: rows were deleted between the two reads,
+            ListChangedError: the count dropped: rows were deleted between the two reads,
                 so the offset pages after shifted and rows would be skipped unseen.
         """
         read = slot.read
@@ -367,9 +371,9 @@ class PageReader:
             msg = (
                 f"{url}: the list changed while it was read (count {known} → {page.count}): "
                 "rows were deleted between its pages, so the pages after shifted and rows "
-                "would be missed; run the sync again."
+                "would be missed"
             )
-            raise PagingError(msg)
+            raise ListChangedError(msg)
         self._warn(
             read,
             "%s: the list grew while it was read (count %d → %d): it is read to the end of "
@@ -451,7 +455,7 @@ class PageReader:
             return f"another port ({link_port}, not {port})"
         path = urlsplit(url).path
         if path != read.path:
-            return f"another path ({path}, not {read.path}): another organization or endpoint"
+            return f"another path ({path}, not {read.path}): another list"
         return None
 
     @staticmethod
@@ -463,7 +467,7 @@ class PageReader:
         """
         key = _page_key(url)
         if key in read.followed or (read.plan is not None and read.plan.covers(url)):
-            msg = f"The API's 'next' links loop: {describe_url(url)} was already read."
+            msg = f"The list's 'next' links loop: {describe_url(url)} was already read."
             raise PagingError(msg)
         read.followed.add(key)
         return _Slot(read, url, follow=True)

@@ -19,7 +19,11 @@ class EndpointUnavailableError(UdemyFatalError):
 
 
 class UnsafeLinkError(UdemyFatalError):
-    """A link that would send the credentials to another scheme, host or port."""
+    """A link that leaves its list: another origin, or another organization or endpoint.
+
+    Another scheme, host or port would receive the credentials; another path is another
+    organization's or endpoint's list.
+    """
 
 
 class InvalidBodyError(RetriableAPIError):

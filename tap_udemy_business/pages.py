@@ -1,4 +1,4 @@
-"""One page of an API list response: parsing, shape checks and links to other pages."""
+"""A page of the API's list response parsed: JSON read strictly, its shape checked, its links."""
 
 from __future__ import annotations
 
@@ -6,17 +6,12 @@ import json
 import logging
 import re
 import typing as t
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import orjson
 
 from tap_udemy_business.errors import InvalidBodyError, UdemyFatalError
-
-if t.TYPE_CHECKING:
-    import requests
-
-    from tap_udemy_business.records import Record
+from tap_udemy_business.list_page import Page
 
 #: Where a page's warnings go unless a logger is given: the tap's own.
 LOGGER = logging.getLogger("tap-udemy-business")
@@ -29,17 +24,6 @@ _MAX_INTEGER = 2**64 - 1
 _MIN_INTEGER = -(2**63)
 #: What `_parse_lone_surrogates` returns for a body that is not JSON after all.
 _NOT_JSON = object()
-
-
-@dataclass(slots=True)
-class Page:
-    """A parsed page: its records, the total `count` of the query, and the `next` link."""
-
-    url: str
-    count: int
-    next_url: str | None
-    records: list[Record]
-    response: requests.Response | None = field(default=None, repr=False)
 
 
 def parse_page(content: bytes, url: str, logger: logging.Logger | None = None) -> Page:
@@ -184,15 +168,3 @@ def _is_http_url(value: t.Any) -> bool:
         return False
     parts = urlsplit(value)
     return parts.scheme in {"http", "https"} and bool(parts.netloc)
-
-
-def with_page_number(next_url: str, page: int) -> str:
-    """Return the API's own `next` link with its `page` parameter set to `page`.
-
-    Deriving later pages from the link the API gave keeps every parameter exactly as the
-    API spelled it, so a concurrent read asks for the same pages as following `next` does.
-    """
-    parts = urlsplit(next_url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "page"]
-    query.append(("page", str(page)))
-    return urlunsplit(parts._replace(query=urlencode(query, safe="@,[]")))

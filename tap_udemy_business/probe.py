@@ -50,7 +50,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from tap_udemy_business.client import UdemyStream
-    from tap_udemy_business.pages import Page
+    from tap_udemy_business.list_page import Page
 
 MAX_REQUESTS = 30
 WINDOW_DAYS = 30

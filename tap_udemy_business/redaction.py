@@ -12,6 +12,7 @@ individual call site forgot to clean.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
 import re
@@ -25,8 +26,8 @@ REDACTED = "<redacted>"
 MIN_SECRET_LENGTH = 8
 
 
-def _encodings(value: str) -> set[str]:
-    """The shapes `value` takes in URLs, JSON and Python reprs, itself included."""
+def shapes(value: str) -> set[str]:
+    """The shapes `value` takes in URLs, JSON, HTML and Python reprs, itself included."""
     json_forms = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     # Some encoders escape the solidus too (PHP, some proxies' error pages).
     json_forms |= {form.replace("/", "\\/") for form in json_forms}
@@ -37,6 +38,7 @@ def _encodings(value: str) -> set[str]:
         quote(value),
         quote_plus(value, safe=""),
         quote_plus(value),
+        html.escape(value),
         *json_forms,
     }
 
@@ -78,7 +80,7 @@ class Redactor:
             return
         fragments = {re.escape(repr(value))}
         if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
-            fragments |= {re.escape(form) for form in _encodings(value)}
+            fragments |= {re.escape(form) for form in shapes(value)}
         self._extend(fragments)
 
     def add_basic_token(self, client_id: object, client_secret: object) -> None:
@@ -93,7 +95,7 @@ class Redactor:
         pair = f"{client_id}:{client_secret}"
         self.add(pair)
         token = base64.b64encode(pair.encode()).decode("ascii")
-        self._extend({_prefixes(form) for form in _encodings(token)} | {_ANY_BASIC_CREDENTIAL})
+        self._extend({_prefixes(form) for form in shapes(token)} | {_ANY_BASIC_CREDENTIAL})
 
     def _extend(self, fragments: set[str]) -> None:
         with self._lock:

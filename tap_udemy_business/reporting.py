@@ -38,7 +38,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_udemy_business.pages import Page
+    from tap_udemy_business.list_page import Page
     from tap_udemy_business.records import Record
 
 #: A window: its first and last day, both included.

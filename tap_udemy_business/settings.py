@@ -260,15 +260,16 @@ def coerce_config(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) 
         schema: the tap's settings schema (with the SDK's built-in settings merged in).
 
     Returns:
-        The coerced configuration; blank numbers and flags, and nulls for settings with a
-        default, are dropped, as if unset.
+        The coerced configuration; blank numbers and flags, and nulls and blanks for
+        settings with a default, are dropped, as if unset.
     """
     properties: t.Mapping[str, t.Any] = schema.get("properties", {})
     coerced: dict[str, t.Any] = {}
     for name, value in config.items():
         types = declared_types(properties.get(name, {}))
-        if value is None and "default" in properties.get(name, {}):
-            continue  # `null` means "not set": the schema's default fills it in
+        unset = value is None or (isinstance(value, str) and not value.strip())
+        if unset and "default" in properties.get(name, {}):
+            continue  # `null` or `""` means "not set": the schema's default fills it in
         if "string" in types or not types & set(_COERCIBLE):
             coerced[name] = value
         elif isinstance(value, str) and not value.strip():

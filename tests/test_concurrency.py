@@ -12,7 +12,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_udemy_business import retries
 from tap_udemy_business.concurrency import PageReader, Query
 from tap_udemy_business.errors import UdemyFatalError
-from tap_udemy_business.pages import Page
+from tap_udemy_business.list_page import Page
 from tap_udemy_business.sandbox import FaultParams
 
 from .conftest import catalog_selecting, run_tap

@@ -8,6 +8,7 @@ redacts are the ones the schema marks secret (which Meltano shows as `sensitive`
 from __future__ import annotations
 
 import json
+import typing as t
 
 import pytest
 
@@ -17,7 +18,6 @@ from tap_udemy_business.settings import (
     CONFIG_SCHEMA,
     DEFAULT_PAGE_SIZE,
     SECRET_SETTINGS,
-    coerce_config,
 )
 from tap_udemy_business.tap import TapUdemyBusiness
 
@@ -61,14 +61,32 @@ def test_secret_settings_are_those_the_schema_marks_secret() -> None:
     assert sensitive == list(SECRET_SETTINGS)
 
 
-def test_a_null_setting_with_a_default_is_unset_so_the_default_applies() -> None:
-    # Streams read `config["page_size"]` as the schema's default fills it: `null` must not
-    # block the default (as a Meltano or hand-written config may write an unset value).
-    coerced = coerce_config({"page_size": None, "start_date": None}, CONFIG_SCHEMA)
-    assert "page_size" not in coerced
-    assert coerced == {"start_date": None}
-    tap = TapUdemyBusiness(config={"sandbox": True, "page_size": None}, parse_env_config=False)
-    assert tap.config["page_size"] == DEFAULT_PAGE_SIZE
-    stream = tap.streams["courses"]
-    assert isinstance(stream, UdemyStream)
-    assert stream.page_size == DEFAULT_PAGE_SIZE
+DEFAULTED = {
+    name: spec["default"] for name, spec in CONFIG_SCHEMA["properties"].items() if "default" in spec
+}
+
+
+def test_every_setting_the_code_reads_without_a_fallback_has_a_default() -> None:
+    # The streams read `config[name]`: the SDK fills each schema default in (and `null` or
+    # a blank string, as a config file or an empty environment variable writes "unset",
+    # does not block it).
+    assert {"page_size", "max_concurrent_requests", "request_timeout", "max_response_mb",
+            "max_retries", "max_retry_seconds", "lookback_days", "aggregate_span",
+            "sandbox"} <= set(DEFAULTED)  # fmt: skip
+
+
+@pytest.mark.parametrize("unset", ["absent", None, "", "  "])
+@pytest.mark.parametrize("name", sorted(DEFAULTED))
+def test_an_unset_setting_takes_its_default(name: str, unset: str | None) -> None:
+    account = {"client_id": "id", "client_secret": "secret", "organization_id": 1}
+    config: dict[str, t.Any] = (
+        {**account, "portal_name": "acme"} if name == "sandbox" else {"sandbox": True}
+    )
+    if unset != "absent":
+        config[name] = unset
+    tap = TapUdemyBusiness(config=config, parse_env_config=False)
+    assert tap.config[name] == DEFAULTED[name]
+    if name == "page_size":
+        stream = tap.streams["courses"]
+        assert isinstance(stream, UdemyStream)
+        assert stream.page_size == DEFAULT_PAGE_SIZE

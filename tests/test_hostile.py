@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from tap_udemy_business.concurrency import PageReader, PagingError, Query
 from tap_udemy_business.errors import InvalidBodyError, UdemyFatalError
-from tap_udemy_business.pages import Page, parse_page
+from tap_udemy_business.list_page import Page
+from tap_udemy_business.pages import parse_page
 from tap_udemy_business.schema_files import schema_path
 from tap_udemy_business.tap import TapUdemyBusiness
 

@@ -129,3 +129,16 @@ def test_settings_group_validation_names_real_settings(
     assert ["sandbox"] in hub["settings_group_validation"]
     required = set(about["settings"].get("required", []))
     assert all(required <= set(group) for group in hub["settings_group_validation"])
+
+
+def test_each_json_type_has_the_meltano_kind_meltano_reads_right(hub: dict[str, t.Any]) -> None:
+    # Checked here by hand, not by the mapping that wrote them: a date is `date_iso8601`, and
+    # a number is a `string` (Meltano 4.4 cannot pass a `decimal` from the environment on).
+    kinds = {setting["name"]: setting["kind"] for setting in hub["settings"]}
+    assert kinds["start_date"] == kinds["end_date"] == "date_iso8601"
+    assert kinds["request_timeout"] == kinds["max_retry_seconds"] == "string"
+    assert kinds["page_size"] == kinds["organization_id"] == "integer"
+    assert kinds["sandbox"] == "boolean"
+    assert kinds["stream_maps"] == "object"
+    sensitive = [setting["name"] for setting in hub["settings"] if setting.get("sensitive")]
+    assert sensitive == ["client_id", "client_secret"]

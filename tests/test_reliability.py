@@ -161,6 +161,19 @@ def test_retry_after_is_honoured_on_503_as_on_429(
         assert wait <= retries.RETRY_BASE_SECONDS  # the first exponential step, jittered
 
 
+def test_an_http_date_retry_after_is_read_by_the_session_s_clock(portal: SandboxPortal) -> None:
+    from singer_sdk.exceptions import RetriableAPIError
+
+    tap = TapUdemyBusiness(config=portal.tap_config(), parse_env_config=False)
+    stream = tap.streams["courses"]
+    assert isinstance(stream, UdemyStream)
+    tap.api_session.clock = lambda: dt.datetime(2015, 10, 21, 7, 28, tzinfo=dt.UTC)
+    response = requests.Response()
+    response.status_code = 429
+    response.headers["Retry-After"] = "Wed, 21 Oct 2015 07:28:30 GMT"
+    assert stream.retry_wait(RetriableAPIError("429", response), attempt=1) == 30.0
+
+
 def _cli(
     config: dict[str, t.Any],
     tmp_path: Path,

@@ -21,7 +21,7 @@ from tap_udemy_business.tap import TapUdemyBusiness
 #: The SDK's `Tap.invoke` body (docstring and comments left out) that the tap's copy was last
 #: compared with, in singer-sdk 0.54.9. When this fails: read the SDK's new `invoke`, carry
 #: what changed into `TapUdemyBusiness.invoke` (or decide it does not apply), then update it.
-REVIEWED_SDK_INVOKE = "1bafddf8d2aa3b18a0833c1a19200e2962c516b35db7e252d9943a701763f3f0"
+REVIEWED_SDK_INVOKE = "02756f948234486de809f540dfb14eff643d6b74e2150482c19f531879987433"
 
 
 def _function(method: t.Callable[..., t.Any]) -> ast.FunctionDef:
@@ -32,11 +32,16 @@ def _function(method: t.Callable[..., t.Any]) -> ast.FunctionDef:
 
 
 def _body_digest(function: ast.FunctionDef) -> str:
-    """A digest of what the function does: its statements, without the docstring."""
+    """A digest of what the function does: its statements, without docstring or comments.
+
+    Of the statements as source (`ast.unparse`), which reads the same on every Python that
+    parses them, unlike `ast.dump`, whose output changed in 3.13.
+    """
     body = function.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]
-    return hashlib.sha256(ast.dump(ast.Module(body=body, type_ignores=[])).encode()).hexdigest()
+    source = ast.unparse(ast.Module(body=body, type_ignores=[]))
+    return hashlib.sha256(source.encode()).hexdigest()
 
 
 def _tap_construction(function: ast.FunctionDef) -> set[str]:
