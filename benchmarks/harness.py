@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from typing_extensions import override
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
@@ -91,6 +93,7 @@ class _Counter(threading.Thread):
         self._lines = lines
         self.count = 0
 
+    @override
     def run(self) -> None:
         buffer = bytearray(1 << 16)
         view = memoryview(buffer)
@@ -120,6 +123,7 @@ class _HighWater(threading.Thread):
         self._done = threading.Event()
         self.kb = 0
 
+    @override
     def run(self) -> None:
         while not self._done.is_set():
             value = status_kb(self._pid, "VmHWM")
@@ -365,6 +369,12 @@ class Suite:
     errors: list[str] = field(default_factory=list)
     #: What a scenario keeps about its rows for its targets, by variant.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Run only the rows whose variant contains one of these (``--row``); empty: all.
+    only: tuple[str, ...] = ()
+
+    def wanted(self, variant: str) -> bool:
+        """Whether ``--row`` selects this row (every row when it was not given)."""
+        return not self.only or any(text.lower() in variant.lower() for text in self.only)
 
     def record(self, row: Row) -> Row:
         """Keep a row, check its runs, and print it as soon as it is known."""

@@ -137,7 +137,7 @@ def run_span(span: str, learners: int, history_days: int) -> SpanRun:
         sink = RecordSink()
         started = time.perf_counter()
         tap = TapUdemyBusiness(config=config, catalog=catalog, parse_env_config=False)
-        with redirect_stdout(sink):  # type: ignore[type-var]
+        with redirect_stdout(sink):
             tap.sync_all()
         wall = time.perf_counter() - started
         log = portal.requests

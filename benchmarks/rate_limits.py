@@ -73,7 +73,7 @@ class Shape:
 
 def grid() -> list[Shape]:
     """Every (R, B) of the issue, a burst above R counted once."""
-    shapes = []
+    shapes: list[Shape] = []
     for rate in RATES:
         bursts = sorted({int(rate) if burst == "R" else int(burst) for burst in BURSTS})
         shapes.extend(Shape(rate, burst) for burst in bursts)
@@ -87,6 +87,8 @@ def changing() -> list[Shape]:
 
 
 def _run(suite: Suite, shape: Shape) -> None:
+    if not suite.wanted(shape.label + ","):
+        return
     rows = shape.rate * SECONDS_AT_LIMIT * PAGE_SIZE
     learners = max(10, round(rows / ROWS_PER_LEARNER))
     options: dict[str, Any] = {
@@ -94,7 +96,9 @@ def _run(suite: Suite, shape: Shape) -> None:
         "rate_limit_burst": shape.burst,
         "rate_limit_schedule": shape.schedule,
     }
-    settings = {"max_concurrent_requests": shape.concurrency} if shape.concurrency else {}
+    settings: dict[str, Any] = {}
+    if shape.concurrency:
+        settings["max_concurrent_requests"] = shape.concurrency
     with open_portal(suite, learners=learners, warm_catalogs=(), **options) as portal:
         run = portal.run("tap", suite.clients.tap(portal, **settings), count_lines=False)
     suite.record(Row(SCENARIO, shape.label, portal.rows, [run], _note(shape, run)))

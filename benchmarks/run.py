@@ -68,6 +68,7 @@ TARGET_BOUND_SHARE = 0.9
 TARGET_RSS_GROWTH_MB = 10.0
 TARGET_ROWS_100MS = 20_000
 TARGET_ROWS_0MS = 200_000
+BOUND_SCENARIO = "100 ms big"
 
 
 def _learners(full: int, quick: int, suite: Suite) -> int:
@@ -110,6 +111,21 @@ def scenario_latency_100ms(suite: Suite) -> None:
     learners = _learners(1_000, 200, suite)
     with open_portal(suite, learners=learners, latency_ms=100.0, plain=True) as portal:
         _compare(suite, "100 ms", portal)
+
+
+#: The bound of latency and concurrency is a steady-state throughput: it is measured on a
+#: portal large enough that the tap's fixed start-up (~0.9 s: interpreter, SDK, the window
+#: plan's probe and the first pages, read one after another) is a small part of the run.
+BOUND_LEARNERS = 6_000  # about 130,000 rows: ~16 s at the bound
+
+
+def scenario_latency_100ms_bound(suite: Suite) -> None:
+    """(b') 100 ms per page on a larger portal, the tap alone: against the bound it sets."""
+    learners = _learners(BOUND_LEARNERS, 1_000, suite)
+    with open_portal(suite, learners=learners, latency_ms=100.0) as portal:
+        command = suite.clients.tap(portal)
+        runs = [portal.run("tap", command, count_lines=False) for _ in range(suite.repeats)]
+        suite.record(Row(BOUND_SCENARIO, "tap (default settings)", portal.rows, runs))
 
 
 #: Learners giving just over 10k, 100k and 1M user_progress rows over 90 days.
@@ -155,6 +171,7 @@ def scenario_bytes(suite: Suite) -> None:
 SCENARIOS: dict[str, Callable[[Suite], None]] = {
     "zero_latency": scenario_zero_latency,
     "latency_100ms": scenario_latency_100ms,
+    "latency_100ms_bound": scenario_latency_100ms_bound,
     "rss": scenario_rss,
     "bytes": scenario_bytes,
     **rate_limits.SCENARIOS,
@@ -189,15 +206,17 @@ def targets(suite: Suite) -> list[str]:
 
 def _bound_target(suite: Suite) -> list[str]:
     """The tap at 100 ms a page against the bound latency and concurrency set."""
-    tap = suite.find("100 ms", "tap (default settings)")
+    tap = suite.find(BOUND_SCENARIO, "tap (default settings)")
+    tap = tap or suite.find("100 ms", "tap (default settings)")
     if tap is None:
         return []
     bound = THREADS * PAGE_SIZE / 0.1  # 8 pages in flight, 100 ms each
     share = tap.median.rate / bound
     return [
         (
-            f"{_verdict(share >= TARGET_BOUND_SHARE)}  100 ms per page, {THREADS} in flight: "
-            f"{tap.median.rate:,.0f} records/s = {share:.2f} x the bound of {bound:,.0f} "
+            f"{_verdict(share >= TARGET_BOUND_SHARE)}  100 ms per page, {THREADS} in flight, "
+            f"{tap.rows:,} rows: {tap.median.rate:,.0f} records/s = {share:.2f} x the bound of "
+            f"{bound:,.0f} "
             f"(target >= {TARGET_BOUND_SHARE} x; wall time includes start-up and probes)"
         )
     ]
@@ -296,6 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--scenario", action="append", choices=sorted(SCENARIOS), help="run only this (repeatable)"
     )
+    parser.add_argument(
+        "--row",
+        action="append",
+        default=[],
+        help="run only the rate-limit rows whose variant contains this ('R 50, B 1,'; repeatable)",
+    )
     parser.add_argument("--repeats", type=int, help="runs per speed variant (default 3; quick 1)")
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument(
@@ -324,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tap-udemy-bench-") as scratch:
         workdir = Path(scratch)
         suite = Suite(args.quick, repeats, Clients(workdir, make_catalogs(workdir)), out)
+        suite.only = tuple(args.row)
         for name in args.scenario or list(SCENARIOS):
             SCENARIOS[name](suite)
     out("")

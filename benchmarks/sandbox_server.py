@@ -18,6 +18,8 @@ Protocol (one JSON object per line on stdout, one command per line on stdin):
 * ``clear``: forget the request log;
 * ``stats``: requests served since ``clear``, by status, and their response body bytes
   (``RequestRecord.bytes``);
+* ``admissions``: every request charged to the rate limit since ``clear``, as (clock
+  seconds, granted) pairs (for studying a run);
 * ``quit`` (or end of input): stop.
 """
 
@@ -230,6 +232,8 @@ def main() -> int:
                 _reply({"ok": True})
             elif command[0] == "stats":
                 _reply(launcher.stats())
+            elif command[0] == "admissions":
+                _reply({"admissions": launcher.portal._injector.admissions})  # noqa: SLF001
             else:
                 _reply({"error": f"unknown command {command[0]!r}"})
     finally:

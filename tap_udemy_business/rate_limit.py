@@ -8,19 +8,34 @@ out a second. So the governor pauses no one for a 429 (the refused URL alone wai
 its `Retry-After`, in its retry); it paces requests instead, at a rate it searches for:
 
 - Unthrottled, requests are not paced at all: only the cap on requests in flight holds.
+  The first 429 starts the pace at what got through so far per second (at least
+  START_RATE); the successes of requests sent before it are taken as the burst.
 - A rate that draws a 429 becomes the *ceiling*; a rate that ran a whole period without
-  one (and was what held requests back) becomes the *floor*. After a 429 the rate goes
-  down by 15 %, or to the floor if that is higher; after a clean period it moves
-  half-way to the ceiling (or, with no ceiling yet, quadruples). The two close in on the
-  limit from both sides, which works whatever the burst: with a burst of 1, a rate just
-  over the limit has every other request refused, so counting successes would measure
-  half the rate, not the limit.
-- Once floor and ceiling are within 3 %, the rate holds at the floor. It probes above
-  the ceiling again after 1, 2, 4... 16 clean periods (the ceiling rising 2 %, 4 %,
-  8 %... each time), so a limit that went up is found within seconds, and a steady one costs
-  one 429 now and then.
+  one (and was what held requests back) becomes the *floor*. With no ceiling yet a clean
+  period quadruples the rate; with no floor yet a 429 halves it; then a 429 takes it
+  half-way down to the floor (at least 15 %) and a clean period half-way up to the
+  ceiling. With a burst of 1 a period is 2 requests (a rate over the limit is refused at
+  its second request: counting successes would measure half of it, not the limit), else 6.
+- With a burst, a rate a little over the limit runs clean for seconds on the burst, so
+  clean periods prove little. But at every 429 the bucket is empty, so between two 429s
+  what got through is what it refilled: when 429s come at least every 20 requests, with
+  requests going out at the pace, over a second and 10 successes or more, that count per
+  second is the limit, and the rate holds just under it.
+- Once floor and ceiling are within 3 %, the rate holds at the floor. It probes 2 % above
+  the ceiling after 40 requests; a probe that holds is followed at once by one 2.5 times
+  further, and a failed one doubles the wait (up to 80 requests; 20 for 15 s after the
+  limit went down, as it may come back). So a limit that went up is found within
+  seconds, and a steady one costs a 429 per 40 to 80 requests.
+- A lone 429 at the floor (none in the last 40 requests) is arrival jitter: with a burst
+  of 1 a request that arrives a fraction of a millisecond early is refused, and one 429
+  costs less than a slower pace. More cut the floor 5 %, and 10 %, then 20 % each when
+  they come one right after another (a limit that went down).
 - A 429 says nothing about the rate of now if its request left before the rate last
-  changed (it was in flight at the old rate): it is ignored.
+  changed (it was in flight at the old rate): it is ignored by the search (the bucket is
+  still empty then: it counts for the measure).
+- While paced, pages are read ahead for the longest `Retry-After` seen plus 1 s at the
+  pace (or at the rate the search is heading for), at most 128 pages, so a page waiting
+  out its `Retry-After` at the head of the line does not stall the others.
 """
 
 from __future__ import annotations
@@ -31,6 +46,7 @@ import threading
 import time
 import typing as t
 import weakref
+from collections import deque
 from contextlib import contextmanager
 
 from tap_udemy_business.errors import SyncAbortedError
@@ -41,31 +57,75 @@ if t.TYPE_CHECKING:
 #: How often a request waiting for its turn checks whether its read was cancelled.
 CANCEL_POLL_SECONDS = 0.25
 #: The rate after the first 429: what got through so far per second, at least this.
-START_RATE = 4.0
-#: A 429 cuts the rate by this factor, or to the floor if that is higher.
+START_RATE = 6.0
+#: A 429 cuts the rate by this factor, or to the floor if that is higher...
 DECREASE = 0.85
-#: A 429 at the floor lowers it by this share, doubled at each one in a row.
+#: ...or by this one while no rate has run clean yet (the first burst overshot).
+FIRST_DECREASE = 0.5
+#: A 429 at the floor within this many requests of the last one lowers it by this share:
+#: a lone one there is arrival jitter, and cheaper than a slower pace...
+TOLERATE_REQUESTS = 40
 STRIKE = 0.05
-#: At most this many clean periods between two probes above a ceiling that held.
-MAX_PROBE_WAIT = 16
+#: ...twice as much at each one in a row within this many requests (a limit that fell),
+#: up to this share.
+STRIKE_STREAK = 10
+STRIKE_MAX = 0.2
+#: Requests at the floor before the first probe above the ceiling; each failed probe
+#: doubles the wait, up to the second figure (a probe that fails costs one 429).
+PROBE_WAIT_FIRST = 40
+PROBE_WAIT_MAX = 80
+#: For this long after the limit went down, probes come every PROBE_WAIT_DROPPED requests,
+#: failed or not: a limit that moved may move back.
+PROBE_WAIT_DROPPED = 20
+DROPPED_SECONDS = 15.0
+#: The limit measured between 429s (the bucket is empty at each, so what got through in
+#: between is what it refilled): over at least this long and this many successes...
+ESTIMATE_SECONDS = 1.0
+ESTIMATE_SUCCESSES = 10
+#: ...only where 429s came at least every 1 / ESTIMATE_REFUSED requests (the pace was over
+#: the limit all along; with a burst of 1 a rate over the limit is refused at every other
+#: request and a lone 429 is jitter, so there it takes one every request: never)...
+ESTIMATE_REFUSED = 0.05
+ESTIMATE_REFUSED_NO_BURST = 1.0
+#: ...and requests went out at this share of the pace at least (the reader did not stall).
+ESTIMATE_PACED = 0.9
+#: The pace is then this much under it. 429s remembered for that:
+ESTIMATE_MARGIN = 0.01
+ESTIMATE_HISTORY = 32
+#: A measured limit under this share of the floor, or 429s at the floor in a row that cut
+#: it under the second share: the limit went down.
+DROP = 0.8
+STRUCK_DROP = 0.5
 #: With no ceiling yet, a clean period multiplies the rate by this.
 START_GROWTH = 4.0
-#: A period: long enough for this many requests, and at least this many seconds.
+#: A period: long enough for this many requests, and at least this many seconds. With a
+#: burst of 1 (the first burst's successes), two requests are proof enough: any rate above
+#: the limit is refused at its second request.
 PERIOD_REQUESTS = 6.0
 PERIOD_SECONDS = 0.25
 #: Before any ceiling is known, a period is only this many requests (at least 0.2 s).
 START_PERIOD_REQUESTS = 1.5
-#: Floor and ceiling this close (ratio) are the limit: the search stops.
+#: Floor and ceiling this close (ratio), or this close in requests/s (at a few requests/s
+#: a step over the limit costs a 429 out of few requests), are the limit: the search stops.
 CLOSE = 1.03
-#: Above the ceiling, probing raises it by this much first, doubling each time.
+CLOSE_RPS = 0.1
+#: Above the ceiling, probing raises the rate by this much first, then by this many times
+#: more at each probe that holds.
 PROBE_STEP = 0.02
+PROBE_GROWTH = 2.5
+#: Probes that gained this much (ratio) before failing: the limit went up, and may go on.
+#: With a burst, ones that gained less gained nothing (they ran on the burst).
+PROBE_MOVED = 1.3
 #: The rate grows only while requests go out at it: this share of it succeeded.
 BINDING_SHARE = 0.8
 #: The slowest pace: one request in this many seconds.
 SLOWEST_INTERVAL = 10.0
-#: Pages read ahead while paced: enough for this many seconds at the paced rate, so a page
-#: waiting out its `Retry-After` at the head of the line does not stall the others...
-AHEAD_SECONDS = 2.5
+#: Pages read ahead while paced: enough for the longest `Retry-After` seen (at most
+#: MAX_RETRY_AHEAD s) plus this many seconds at the paced rate (or at the rate the search
+#: is heading for), so a page waiting out its `Retry-After` at the head of the line does
+#: not stall the others...
+AHEAD_SECONDS = 1.0
+MAX_RETRY_AHEAD = 4.0
 #: ...and never more than this many pages (memory).
 MAX_AHEAD = 128
 
@@ -96,15 +156,30 @@ class RateGovernor:
         self._cond = threading.Condition()
         self._sending = threading.local()
         self._in_flight = 0
+        self._retrying = 0  # retries after a 429 waiting for their turn
         self._next_start = 0.0
+        self._last_start = 0.0  # when the last request was let through
+        self._first_sent: float | None = None
+        self._sent = 0  # requests let through so far
         self._successes = 0
         self._changed = clock()  # when the rate last changed...
         self._successes_then = 0  # ...and the successes then
-        self._probe_wait = 1  # clean periods at the floor before probing above the ceiling
-        self._held = 0  # clean periods held so far
+        self._probe_wait = PROBE_WAIT_FIRST  # requests at the floor before probing above it
+        self._held_since = 0  # requests sent when the rate last settled at the floor
         self._probing = False  # whether the rate is above a ceiling that had held
         self._strikes = 0  # 429s at the floor in a row
+        self._floor_429 = -TOLERATE_REQUESTS - 1  # requests sent at the last 429 at the floor
         self._probe_step = PROBE_STEP
+        self._probe_base = 0.0  # the floor when the probes began
+        self._dropped_at = -math.inf  # when the limit last went down
+        self._struck_from = 0.0  # the floor before the 429s at the floor in a row
+        self._retry_after = 1.0  # the longest Retry-After seen (for the read-ahead)
+        #: Successes of requests sent before the first 429 came: about the limit's burst.
+        self._burst = 0
+        self._first_429 = math.inf
+        self._since_429 = 0.0  # successes per second between the last two 429s
+        #: The last 429s: when, and the successes and requests sent by then.
+        self._throttles: deque[tuple[float, int, int]] = deque(maxlen=ESTIMATE_HISTORY)
 
     @contextmanager
     def slot(self, cancel: threading.Event | None = None) -> Iterator[None]:
@@ -113,18 +188,34 @@ class RateGovernor:
         Raises:
             SyncAbortedError: `cancel` was set while waiting: the read has failed.
         """
+        # A retry after a 429 goes before requests not yet sent: it has waited out its
+        # `Retry-After` already, and it is the oldest page, likely the one at the head of
+        # the line that every page after it waits for.
+        retry = getattr(self._sending, "retry", False)
+        self._sending.retry = False
         with self._cond:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise SyncAbortedError
-                now = self._clock()
-                wait = self._next_start - now
-                if wait <= 0 and self._in_flight < self.maximum:
-                    break
-                if cancel is not None:  # look at `cancel` now and then while waiting
-                    wait = min(wait, CANCEL_POLL_SECONDS) if wait > 0 else CANCEL_POLL_SECONDS
-                self._cond.wait(timeout=wait if wait > 0 else None)
+            self._retrying += retry
+            try:
+                while True:
+                    if cancel is not None and cancel.is_set():
+                        raise SyncAbortedError
+                    now = self._clock()
+                    wait = self._next_start - now
+                    turn = retry or not self._retrying
+                    if wait <= 0 and turn and self._in_flight < self.maximum:
+                        break
+                    if cancel is not None:  # look at `cancel` now and then while waiting
+                        wait = min(wait, CANCEL_POLL_SECONDS) if wait > 0 else CANCEL_POLL_SECONDS
+                    self._cond.wait(timeout=wait if wait > 0 else None)
+            finally:
+                self._retrying -= retry
+            if retry:
+                self._cond.notify_all()  # requests held back for it: their turn again
             self._in_flight += 1
+            self._sent += 1
+            self._last_start = now
+            if self._first_sent is None:
+                self._first_sent = now
             if self.rate is not None:
                 self._next_start = max(now, self._next_start) + 1.0 / self.rate
         self._sending.at = now
@@ -140,46 +231,152 @@ class RateGovernor:
         rate = self.rate
         if rate is None:
             return base
-        return max(base, min(MAX_AHEAD, math.ceil(rate * AHEAD_SECONDS)))
+        if self.ceiling == math.inf:  # still growing: read ahead for the rate to come
+            rate *= START_GROWTH
+        seconds = AHEAD_SECONDS + min(MAX_RETRY_AHEAD, self._retry_after)
+        return max(base, min(MAX_AHEAD, math.ceil(rate * seconds)))
 
     def on_success(self) -> None:
         """Count a success; after a clean period at the paced rate, move the rate up."""
         with self._cond:
             self._successes += 1
+            if getattr(self._sending, "at", 0.0) < self._first_429:
+                self._burst += 1
             if self.rate is not None:
                 self._after_clean(self._clock())
 
-    def on_throttle(self, retry_after: float) -> None:  # noqa: ARG002 - the retry waits it out
+    def on_throttle(self, retry_after: float) -> None:
         """Count a 429: the rate it was sent at is too high (see the module's docstring)."""
         with self._cond:
             now = self._clock()
+            self._retry_after = max(self._retry_after, retry_after)
+            self._sending.retry = True  # this thread's next request is the retry
             sent_at = getattr(self._sending, "at", now)
             if self.rate is None:  # the first burst: start from what got through
-                elapsed = max(PERIOD_SECONDS, now - self._changed)
+                first = now if self._first_sent is None else self._first_sent
+                elapsed = max(PERIOD_SECONDS, now - first)
+                self._first_429 = now
+                self._throttles.append((now, self._successes, self._sent))
                 self._set_rate(max(START_RATE, self._successes / elapsed), now)
                 return
+            limit = self._measured(now)  # the bucket is empty now, whatever the rate was
             if sent_at < self._changed:
                 return  # sent at an earlier rate, still in flight when it changed
             rate = self.rate
-            self.ceiling = rate
-            if self.floor >= rate:  # the floor drew a 429: jitter, or the limit went down
-                # Each 429 at the floor in a row cuts twice as deep: 5 %, 10 %, 20 %...
-                self._strikes += 1
-                self.floor = rate * max(0.5, 1.0 - STRIKE * 2.0 ** (self._strikes - 1))
-            if self._probing:  # the probe above the old ceiling failed: wait longer
-                self._probe_wait = min(MAX_PROBE_WAIT, self._probe_wait * 2)
-                self._probing = False
-            self._probe_step = PROBE_STEP
-            self._set_rate(max(self.floor, rate * DECREASE), now)
+            if self._probing:
+                self._probe_failed(rate, limit, now)
+            elif self.floor >= rate:
+                if not self._floor_refused(rate, limit, now):
+                    return
+            elif limit is not None and limit * CLOSE < rate:
+                self._pace_at(limit, rate, now)
+            else:
+                cut = DECREASE if self.floor > 0 else FIRST_DECREASE
+                if self.floor == 0 and self._burst > 1:  # not under what got through since
+                    cut = max(cut, self._since_429 * (1.0 - ESTIMATE_MARGIN) / rate)
+                self.ceiling = rate
+                if limit is not None:
+                    self.floor = max(self.floor, limit)
+                below = rate * cut
+                if self.floor > 0:  # half-way down to the floor, if that is further
+                    below = min(below, _between(self.floor, rate))
+                self._set_rate(max(self.floor, below), now)
             LOGGER.info(
                 "Rate limited at %.1f requests/s; pacing at %.1f/s", rate, self.floor or self.rate
             )
+
+    def _probe_failed(self, rate: float, limit: float | None, now: float) -> None:
+        """A probe above the old ceiling drew a 429: back to the floor, and wait longer."""
+        # Soon after the limit went down, or after probes that gained much (it may still
+        # be going up), probe again soon; otherwise wait twice as long as last time.
+        moving = now - self._dropped_at < DROPPED_SECONDS
+        moving = moving or self.floor >= self._probe_base * PROBE_MOVED
+        wait = PROBE_WAIT_DROPPED if moving else min(PROBE_WAIT_MAX, self._probe_wait * 2)
+        self._probe_wait = wait
+        self._probing = False
+        self._probe_step = PROBE_STEP
+        if self._burst > 1 and self.floor < self._probe_base * PROBE_MOVED:
+            # With a burst, a few periods a little over the limit run clean on it: a
+            # small gain that ends in a 429 is no gain.
+            self.floor = self._probe_base
+        if limit is not None:
+            self.floor = min(self.floor, limit)
+        self.ceiling = min(rate, self.floor * CLOSE)  # the floor holds: the search is done
+        self._set_rate(self.floor, now)
+
+    def _floor_refused(self, rate: float, limit: float | None, now: float) -> bool:
+        """The floor drew a 429: jitter, or the limit went down. Whether the rate changed."""
+        since = self._sent - self._floor_429
+        self._floor_429 = self._sent
+        if since > STRIKE_STREAK:  # not one right after another: cut gently again
+            self._strikes = 0
+            self._struck_from = self.floor
+        under = rate
+        if since <= TOLERATE_REQUESTS:  # not a lone one: each in a row cuts twice as deep
+            self._strikes += 1
+            under = rate * max(1.0 - STRIKE_MAX, 1.0 - STRIKE * 2.0 ** (self._strikes - 1))
+        if limit is not None and limit < under and limit * CLOSE < rate:
+            self._pace_at(limit, rate, now)
+            return True
+        self.ceiling = rate
+        if under == rate:
+            return False  # one now and then is jitter: the pace holds
+        self.floor = under
+        if self._burst > 1:  # clean periods over the limit prove little: hold, then probe
+            self.ceiling = under * CLOSE
+        if under < STRUCK_DROP * self._struck_from:  # the limit went down: may come back
+            self._probe_wait = PROBE_WAIT_DROPPED
+            self._dropped_at = now
+        self._set_rate(under, now)
+        return True
+
+    def _pace_at(self, limit: float, rate: float, now: float) -> None:
+        """Over the limit for a while (a burst hid it, or it went down): pace at what refilled.
+
+        With a burst, clean periods over the limit prove little (they run on the burst):
+        hold there, and probe from there. Without one, search between it and `rate`.
+        """
+        if limit < DROP * self.floor:  # the limit went down: it may come back
+            self._probe_wait = PROBE_WAIT_DROPPED
+            self._dropped_at = now
+        self.floor = limit
+        self.ceiling = limit * CLOSE if self._burst > 1 else rate
+        self._set_rate(limit, now)
+
+    def _measured(self, now: float) -> float | None:
+        """The limit as measured since the last 429 (a lower bound), if measured long enough.
+
+        Tokens refill at the limit; at a 429 the bucket is empty, so between two 429s what
+        succeeded is what refilled (less only if the bucket overflowed: a lower bound).
+        """
+        estimate = None
+        self._since_429 = 0.0
+        if self._throttles:  # roughly, from the last 429 alone (for the first descent)
+            then, successes, _ = self._throttles[-1]
+            self._since_429 = (self._successes - successes) / max(PERIOD_SECONDS, now - then)
+        needed = ESTIMATE_REFUSED if self._burst > 1 else ESTIMATE_REFUSED_NO_BURST
+        later = (now, self._successes, self._sent)
+        for earlier in reversed(self._throttles):
+            # Each span between two 429s short enough in requests that the pace was over the
+            # limit all along, not under it for a while (what got through is then the pace).
+            if (later[2] - earlier[2]) * needed > 1:
+                break
+            got, span = self._successes - earlier[1], now - earlier[0]
+            if got >= ESTIMATE_SUCCESSES and span >= ESTIMATE_SECONDS:
+                # ...and only if requests went out at the pace all along (no stall).
+                if self._sent - earlier[2] >= ESTIMATE_PACED * t.cast("float", self.rate) * span:
+                    estimate = got / span * (1.0 - ESTIMATE_MARGIN)
+                break
+            later = earlier
+        self._throttles.append((now, self._successes, self._sent))
+        return estimate
 
     def _period(self) -> float:
         rate = t.cast("float", self.rate)
         if self.ceiling == math.inf:
             return max(0.2, START_PERIOD_REQUESTS / rate)
-        return max(PERIOD_SECONDS, PERIOD_REQUESTS / rate)
+        requests = 2.0 if self._burst <= 1 else PERIOD_REQUESTS
+        return max(PERIOD_SECONDS, requests / rate)
 
     def _after_clean(self, now: float) -> None:
         """Move the rate up once it ran a clean period while holding requests back."""
@@ -190,32 +387,34 @@ class RateGovernor:
         if self._successes - self._successes_then < BINDING_SHARE * rate * elapsed:
             self._changed, self._successes_then = now, self._successes  # idle: start again
             return
-        self._strikes = 0
-        if self._probing:  # a probe above the old ceiling held: the limit went up
-            self._probe_wait, self._probing = 1, False
         self.floor = max(self.floor, rate)
-        if self.ceiling == math.inf:
+        if self._probing:  # a probe above the old ceiling held: the limit went up
+            self._probe_wait = PROBE_WAIT_FIRST
+            self._probe_step *= PROBE_GROWTH  # try further at once, a longer step
+            self._set_rate(rate * (1.0 + self._probe_step), now)
+        elif self.ceiling == math.inf:
             self._set_rate(rate * START_GROWTH, now)
-        elif self.ceiling > self.floor * CLOSE:
+        elif self.ceiling > max(self.floor * CLOSE, self.floor + CLOSE_RPS):
             self._set_rate(_between(self.floor, self.ceiling), now)
-        else:
-            self._held += 1
-            if self._held < self._probe_wait:
-                self._changed, self._successes_then = now, self._successes
-                return
-            self._held = 0
+        elif self._sent - self._held_since >= self._probe_wait:
             self._probing = True
-            self.ceiling *= 1.0 + self._probe_step
-            self._probe_step *= 2.0
-            self._set_rate(_between(self.floor, self.ceiling), now)
+            self._probe_base = self.floor
+            self._set_rate(max(self.floor, self.ceiling) * (1.0 + self._probe_step), now)
+        else:
+            self._changed, self._successes_then = now, self._successes
 
     def _set_rate(self, rate: float, now: float) -> None:
+        faster = self.rate is not None and rate > self.rate
         self.rate = max(1.0 / SLOWEST_INTERVAL, rate)
-        # The next request waits a whole interval of the new rate: sending at once would
-        # test the new rate with the spacing of the old one.
-        self._next_start = max(self._next_start, now + 1.0 / self.rate)
+        if faster:  # the next request need not wait out the old, longer interval
+            self._next_start = max(now, self._last_start + 1.0 / self.rate)
+        else:
+            # The next request waits a whole interval of the new rate: sending at once would
+            # test the new rate with the spacing of the old one.
+            self._next_start = max(self._next_start, now + 1.0 / self.rate)
         self._changed = now
         self._successes_then = self._successes
+        self._held_since = self._sent  # a probe comes `_probe_wait` requests after a change
         self._cond.notify_all()
 
 
