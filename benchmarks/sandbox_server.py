@@ -233,7 +233,7 @@ def main() -> int:
             elif command[0] == "stats":
                 _reply(launcher.stats())
             elif command[0] == "admissions":
-                _reply({"admissions": launcher.portal._injector.admissions})  # noqa: SLF001
+                _reply({"admissions": list(launcher.portal._injector.admissions)})  # noqa: SLF001
             else:
                 _reply({"error": f"unknown command {command[0]!r}"})
     finally:

@@ -12,6 +12,7 @@ import pytest
 
 from tap_udemy_business import rate_limit
 from tap_udemy_business.rate_limit import RateGovernor, governor_for
+from tap_udemy_business.sandbox import faults
 from tap_udemy_business.sandbox.faults import FaultInjector, FaultParams, parse_schedule
 from tap_udemy_business.settings import base_url
 
@@ -325,6 +326,17 @@ def test_the_bucket_lets_a_burst_through_then_refuses_with_whole_seconds() -> No
     clock.advance(0.051)
     assert injector.admit("key") is None
     assert injector.admit("other") is None  # one bucket per credential
+
+
+def test_the_bucket_keeps_only_the_latest_admissions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long-lived portal with a limit on must not grow without bound.
+    monkeypatch.setattr(faults, "MAX_ADMISSIONS", 10)
+    clock = Clock()
+    injector = FaultInjector(FaultParams(rate_limit_rps=1, rate_limit_burst=1), clock)
+    answers = [injector.admit("key") for _ in range(25)]
+    assert answers[0] is None
+    assert all(answer is not None for answer in answers[1:])
+    assert list(injector.admissions) == [(clock.now, False)] * 10
 
 
 def test_the_bucket_can_announce_the_exact_wait() -> None:

@@ -17,6 +17,7 @@ import math
 import threading
 import time
 import typing as t
+from collections import deque
 from dataclasses import dataclass
 
 if t.TYPE_CHECKING:
@@ -25,6 +26,8 @@ if t.TYPE_CHECKING:
 DEFAULT_ERROR_STATUSES: tuple[int, ...] = (500, 502, 503, 524)
 #: How a 429's ``Retry-After`` may be written (see ``FaultParams.rate_limit_retry_after``).
 RETRY_AFTER_STYLES = ("ceil", "exact")
+#: Admissions kept for study (the latest ones): a long-lived portal's memory stays bounded.
+MAX_ADMISSIONS = 100_000
 
 
 class FaultKind(enum.Enum):
@@ -239,8 +242,8 @@ class FaultInjector:
         self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, _TokenBucket] = {}
-        #: Every request charged to a bucket: (clock time, whether it was let through).
-        self.admissions: list[tuple[float, bool]] = []
+        #: The latest requests charged to a bucket: (clock time, whether it was let through).
+        self.admissions: deque[tuple[float, bool]] = deque(maxlen=MAX_ADMISSIONS)
         self._seen: dict[str, int] = {}
         self._faulted: dict[str, int] = {}
         self._ranges: list[tuple[FaultKind, float]] = []
