@@ -16,7 +16,7 @@ import itertools
 import logging
 import typing as t
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -250,6 +250,7 @@ class PageReader:
                 self._fill(slots, pending, executor)
                 if not slots:
                     return
+                self._await_head(slots, pending, executor)
                 slot = self._head(slots)
                 page = t.cast("Future[Page]", slot.future).result()
                 self._check_count(slot, page)
@@ -265,6 +266,35 @@ class PageReader:
             raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+
+    def _await_head(
+        self,
+        slots: deque[_Slot | _Plan],
+        pending: Iterator[Query],
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        """Wait for the head page, planning later queries' first pages as they arrive.
+
+        A head page may wait out a `Retry-After` (a second, while the limit refills in
+        milliseconds). Its query's other pages cannot be planned before it comes, but a
+        later query's can, as soon as its first page is in: waiting on the head alone
+        would leave the rest of the read-ahead window unused for that second.
+        """
+        head = t.cast("Future[Page]", t.cast("_Slot", slots[0]).future)
+        while not head.done():
+            self._fill(slots, pending, executor)  # plans the first pages that are in
+            firsts = [
+                slot.future
+                for slot in itertools.islice(slots, 1, self._ahead)
+                if isinstance(slot, _Slot)
+                and slot.first
+                and not slot.read.planned
+                and slot.future is not None
+                and not slot.future.done()
+            ]
+            if not firsts:
+                return  # nothing to plan meanwhile: the consumer waits on the head
+            wait([head, *firsts], return_when=FIRST_COMPLETED)
 
     @staticmethod
     def _head(slots: deque[_Slot | _Plan]) -> _Slot:

@@ -118,6 +118,31 @@ def test_a_failed_read_cancels_what_is_still_in_flight() -> None:
     assert cancel.is_set()
 
 
+def test_a_later_query_is_read_on_while_the_first_page_of_the_head_query_waits() -> None:
+    # The head query's first page waits (out a Retry-After, say): its other pages cannot be
+    # planned yet, but the next query's first page is in, so its pages are requested now.
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=2"
+    second_query_read_on = threading.Event()
+    head_waited_alone = []
+
+    def fetch(url: str) -> Page:
+        query, _, number = url.rpartition("&page=")
+        window, page = query.rsplit("=", 1)[1], int(number)
+        if (window, page) == ("a", 1):
+            # Answered only once the other query's page 2 has been asked for (or after 10 s,
+            # which fails the test: the reader waited on this page alone).
+            head_waited_alone.append(not second_query_read_on.wait(timeout=10))
+        if (window, page) == ("b", 2):
+            second_query_read_on.set()
+        more = f"{query}&page={page + 1}" if page < 3 else None
+        return Page(url=url, count=6, next_url=more, records=[{"id": f"{window}{page}"}] * 2)
+
+    queries = [Query(f"{base}&window={window}&page=1") for window in ("a", "b")]
+    pages = list(PageReader(fetch, concurrency=2).read(queries))
+    assert head_waited_alone == [False]
+    assert [page.records[0]["id"] for _, page in pages] == ["a1", "a2", "a3", "b1", "b2", "b3"]
+
+
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_an_empty_first_page_that_links_on_is_followed_link_by_link(concurrency: int) -> None:
     base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=2&page="
