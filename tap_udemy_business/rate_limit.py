@@ -11,7 +11,8 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
   The first 429 starts the pace at what got through so far per second (at least
   START_RATE); the successes of requests sent before it are taken as the burst.
 - A rate that draws a 429 becomes the *ceiling*; a rate that ran a whole period without
-  one (and was what held requests back) becomes the *floor*. With no ceiling yet a clean
+  one (and was what held requests back) becomes the *floor* (before any ceiling, with a
+  burst, only what got through beyond the first burst's worth). With no ceiling yet a clean
   period quadruples the rate; with no floor yet a 429 halves it; then a 429 takes it
   half-way down to the floor (at least 15 %) and a clean period half-way up to the
   ceiling. With a burst of 1 a period is 2 requests (a rate over the limit is refused at
@@ -387,7 +388,13 @@ class RateGovernor:
         if self._successes - self._successes_then < BINDING_SHARE * rate * elapsed:
             self._changed, self._successes_then = now, self._successes  # idle: start again
             return
-        self.floor = max(self.floor, rate)
+        if self._burst > 1 and self.ceiling == math.inf:
+            # Before any ceiling, a clean period may have run on the burst: of what got
+            # through, at most the first burst's worth came from the bucket's store.
+            got = self._successes - self._successes_then - self._burst
+            self.floor = max(self.floor, min(rate, got / elapsed))
+        else:
+            self.floor = max(self.floor, rate)
         if self._probing:  # a probe above the old ceiling held: the limit went up
             self._probe_wait = PROBE_WAIT_FIRST
             self._probe_step *= PROBE_GROWTH  # try further at once, a longer step

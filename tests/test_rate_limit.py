@@ -112,6 +112,25 @@ def test_clean_periods_and_429s_bracket_the_limit() -> None:
     assert governor.floor < paced_rate(governor) < high
 
 
+def test_with_a_burst_a_clean_period_proves_only_what_refilled() -> None:
+    # Before any ceiling, a period that ran clean may have run on the burst's store: of
+    # what got through, the first burst's worth proves nothing about the rate.
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    for _ in range(5):  # the first burst: 5 through, then a 429
+        send(governor, clock, refused=False)
+    send(governor, clock, refused=True)
+    start = paced_rate(governor)
+    clean_period(governor, clock)  # about a burst's worth got through: nothing proven
+    assert governor.rate == pytest.approx(start * rate_limit.START_GROWTH)  # it still grows
+    assert governor.floor < start
+    fast = paced_rate(governor)
+    began, successes = clock.now, governor._successes
+    clean_period(governor, clock)
+    proven = (governor._successes - successes - 5) / (clock.now - began)
+    assert 0 < governor.floor <= proven < fast
+
+
 def test_the_next_request_after_a_cut_waits_a_whole_interval() -> None:
     clock = Clock()
     governor = RateGovernor(8, clock)
