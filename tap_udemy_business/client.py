@@ -45,6 +45,7 @@ from tap_udemy_business.retries import (
     retry_reason,
 )
 from tap_udemy_business.schema_files import SCHEMAS
+from tap_udemy_business.transport import release_body
 from tap_udemy_business.urls import describe_url
 
 if t.TYPE_CHECKING:
@@ -188,6 +189,7 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         self.api_session.note_server_date(response)
         self.validate_response(response)
         page = parse_page(response.content, describe_url(url))
+        release_body(response)
         page.response = response
         self.api_session.governor.on_success()
         return page

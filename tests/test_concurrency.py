@@ -102,6 +102,23 @@ def test_a_block_stream_alone_reads_every_row_when_the_api_clock_is_ahead(
     assert got == {(r["user_id"], r["course_id"], r["item_id"]) for r in truth}
 
 
+def test_a_page_read_ahead_keeps_its_answers_headers_not_its_body(portal: SandboxPortal) -> None:
+    # Up to 128 pages wait in the read-ahead while the limit paces the reads: each keeps
+    # its records, and of its answer only what is read later (status, Date, duration).
+    from tap_udemy_business.client import UdemyStream
+    from tap_udemy_business.tap import TapUdemyBusiness
+
+    tap = TapUdemyBusiness(config=portal.tap_config(), parse_env_config=False)
+    stream = tap.streams["courses"]
+    assert isinstance(stream, UdemyStream)
+    page = stream.fetch_page(stream.query_url())
+    assert page.records
+    assert page.response is not None
+    assert page.response.status_code == 200
+    assert page.response.headers["Date"]
+    assert page.response.content == b""
+
+
 def test_a_failed_read_cancels_what_is_still_in_flight() -> None:
     base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=1&page="
     cancel = threading.Event()
