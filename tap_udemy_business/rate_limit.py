@@ -26,7 +26,10 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
   the ceiling after 40 requests; a probe that holds is followed at once by one 2.5 times
   further, and a failed one doubles the wait (up to 80 requests; 20 for 15 s after the
   limit went down, as it may come back). So a limit that went up is found within
-  seconds, and a steady one costs a 429 per 40 to 80 requests.
+  seconds, and a steady one costs a 429 per 40 to 80 requests. With a burst, probes that
+  gained under 30 % before a 429 may have run on it: the floor goes back to where they
+  began or, with a small burst (a period holds more requests than it can store), to the
+  step below the last one held, so a limit a step or two above the floor is reached.
 - A lone 429 at the floor (none in the last 40 requests) is arrival jitter: with a burst
   of 1 a request that arrives a fraction of a millisecond early is refused, and one 429
   costs less than a slower pace. More cut the floor 5 %, and 10 %, then 20 % each when
@@ -114,6 +117,9 @@ CLOSE_RPS = 0.1
 #: more at each probe that holds.
 PROBE_STEP = 0.02
 PROBE_GROWTH = 2.5
+#: A burst this many times smaller than a period is small: after probes that gained
+#: little, the step below the last one held is kept.
+SMALL_BURST_PERIODS = 2
 #: Probes that gained this much (ratio) before failing: the limit went up, and may go on.
 #: With a burst, ones that gained less gained nothing (they ran on the burst).
 PROBE_MOVED = 1.3
@@ -172,6 +178,7 @@ class RateGovernor:
         self._floor_429 = -TOLERATE_REQUESTS - 1  # requests sent at the last 429 at the floor
         self._probe_step = PROBE_STEP
         self._probe_base = 0.0  # the floor when the probes began
+        self._held_before = 0.0  # the floor before the last clean period raised it
         self._dropped_at = -math.inf  # when the limit last went down
         self._struck_from = 0.0  # the floor before the 429s at the floor in a row
         self._retry_after = 1.0  # the longest Retry-After seen (for the read-ahead)
@@ -298,8 +305,12 @@ class RateGovernor:
         self._probe_step = PROBE_STEP
         if self._burst > 1 and self.floor < self._probe_base * PROBE_MOVED:
             # With a burst, a few periods a little over the limit run clean on it: a
-            # small gain that ends in a 429 is no gain.
-            self.floor = self._probe_base
+            # small gain that ends in a 429 is no gain. With a small burst, a period holds
+            # more requests than it can store: the step below the last one held is kept
+            # (else a limit a step or two above the floor is never reached: each round of
+            # probes fails at the same step and goes back to the same floor).
+            small = SMALL_BURST_PERIODS * self._burst <= PERIOD_REQUESTS
+            self.floor = max(self._probe_base, self._held_before) if small else self._probe_base
         if limit is not None:
             self.floor = min(self.floor, limit)
         self.ceiling = min(rate, self.floor * CLOSE)  # the floor holds: the search is done
@@ -394,6 +405,7 @@ class RateGovernor:
             got = self._successes - self._successes_then - self._burst
             self.floor = max(self.floor, min(rate, got / elapsed))
         else:
+            self._held_before = self.floor  # the step below, should this one prove nothing
             self.floor = max(self.floor, rate)
         if self._probing:  # a probe above the old ceiling held: the limit went up
             self._probe_wait = PROBE_WAIT_FIRST

@@ -159,6 +159,31 @@ def test_a_lone_429_at_the_floor_is_jitter_and_more_cut_it_deeper_each_time() ->
     assert second == pytest.approx(first * (1 - 2 * rate_limit.STRIKE))
 
 
+@pytest.mark.parametrize(("burst", "kept"), [(2, 1), (5, 0)])
+def test_probes_that_gained_little_keep_the_step_below_the_last_with_a_small_burst(
+    burst: int, kept: int
+) -> None:
+    # Probes held at two steps above the floor, then drew a 429. With a burst, the last
+    # step held may have run on the bucket's store; with a small one (a period holds more
+    # requests than it can store) the step below it is kept, else the floor stays.
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    for _ in range(burst):  # the first burst, then the limit
+        send(governor, clock, refused=False)
+    send(governor, clock, refused=True)
+    governor.rate = governor.floor = 10.0
+    governor.ceiling = 10.2
+    governor._probe_wait = 0  # probe at the next clean period
+    held = [10.0]
+    for _ in range(3):  # the floor holds, then two steps above it
+        clean_period(governor, clock)
+        held.append(paced_rate(governor))
+    send(governor, clock, refused=True)  # the third step above draws a 429
+    assert held[1] < held[2] < held[3]
+    assert governor.floor == pytest.approx(held[kept])
+    assert governor.rate == pytest.approx(held[kept])
+
+
 def simulate(
     rate: float,
     burst: int,
