@@ -71,6 +71,11 @@ class Shape:
         return allowed * PAGE_SIZE
 
 
+def learners(rate: float) -> int:
+    """Learners whose user_progress rows last about SECONDS_AT_LIMIT s at `rate` requests/s."""
+    return max(10, round(rate * SECONDS_AT_LIMIT * PAGE_SIZE / ROWS_PER_LEARNER))
+
+
 def grid() -> list[Shape]:
     """Every (R, B) of the issue, a burst above R counted once."""
     shapes: list[Shape] = []
@@ -89,8 +94,6 @@ def changing() -> list[Shape]:
 def _run(suite: Suite, shape: Shape) -> None:
     if not suite.wanted(shape.label + ","):
         return
-    rows = shape.rate * SECONDS_AT_LIMIT * PAGE_SIZE
-    learners = max(10, round(rows / ROWS_PER_LEARNER))
     options: dict[str, Any] = {
         "rate_limit_rps": shape.rate,
         "rate_limit_burst": shape.burst,
@@ -99,7 +102,7 @@ def _run(suite: Suite, shape: Shape) -> None:
     settings: dict[str, Any] = {}
     if shape.concurrency:
         settings["max_concurrent_requests"] = shape.concurrency
-    with open_portal(suite, learners=learners, warm_catalogs=(), **options) as portal:
+    with open_portal(suite, learners=learners(shape.rate), warm_catalogs=(), **options) as portal:
         run = portal.run("tap", suite.clients.tap(portal, **settings), count_lines=False)
     suite.record(Row(SCENARIO, shape.label, portal.rows, [run], _note(shape, run)))
     suite.extra[shape.label] = shape

@@ -23,14 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import HISTORY_DAYS, PAGE_SIZE, Clients, Portal, make_catalogs
-from rate_limits import ROWS_PER_LEARNER, SECONDS_AT_LIMIT
+from harness import HISTORY_DAYS, Clients, Portal, make_catalogs
+from rate_limits import learners
+from sandbox_server import SETTLE_SECONDS
 
 from tap_udemy_business.sandbox.faults import parse_schedule
 
-#: Spans of the timeline (seconds from the tap's start), and the settling time of the grid.
+#: Spans of the timeline, in seconds from the tap's start.
 SPANS = ((0, 3), (3, 6), (6, 10), (10, 15), (15, 20), (20, 30), (30, 60))
-SETTLE_SECONDS = 5.0
 GAPS_SHOWN = 8
 
 
@@ -46,12 +46,11 @@ def main() -> int:
     """Run the tap once against the shape and print its timeline."""
     args = _parser().parse_args()
     schedule = parse_schedule(args.schedule) if args.schedule else ()
-    learners = max(10, round(args.rate * SECONDS_AT_LIMIT * PAGE_SIZE / ROWS_PER_LEARNER))
     today = dt.datetime.now(dt.UTC).date()
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         portal = Portal(
-            learners=learners,
+            learners=learners(args.rate),
             start_date=(today - dt.timedelta(days=HISTORY_DAYS)).isoformat(),
             rate_limit_rps=args.rate,
             rate_limit_burst=args.burst,
