@@ -7,7 +7,13 @@ after each 429 wastes most of the limit: the bucket refills in 1/R s while every
 out a second. So the governor pauses no one for a 429 (the refused URL alone waits out
 its `Retry-After`, in its retry); it paces requests instead, at a rate it searches for:
 
-- Unthrottled, requests are not paced at all: only the cap on requests in flight holds.
+- Unthrottled, requests are not paced at all: only the cap on requests in flight holds,
+  save at the very start: until a second request has been answered, one goes at a time.
+  The first answer's 200 says nothing of a burst; with a burst of 1 it took the only
+  token, and requests sent together after it (a read's first pages, each needed before
+  its query's other pages can be planned) would all be refused, leaving the read a whole
+  `Retry-After` with nothing to send. Sent alone, the second tells: a 429 starts the pace
+  while the others are still unsent, a 200 opens the cap.
   The first 429 starts the pace at what got through so far per second (at least
   START_RATE); the successes of requests sent before it are taken as the burst.
 - A rate that draws a 429 becomes the *ceiling*; a rate that ran a whole period without
@@ -60,6 +66,8 @@ if t.TYPE_CHECKING:
 
 #: How often a request waiting for its turn checks whether its read was cancelled.
 CANCEL_POLL_SECONDS = 0.25
+#: Requests answered (200 or 429) before more than one may be in flight unpaced.
+OPENING_ANSWERS = 2
 #: The rate after the first 429: what got through so far per second, at least this.
 START_RATE = 6.0
 #: A 429 cuts the rate by this factor, or to the floor if that is higher...
@@ -169,6 +177,7 @@ class RateGovernor:
         self._first_sent: float | None = None
         self._sent = 0  # requests let through so far
         self._successes = 0
+        self._answered = 0  # successes and 429s
         self._changed = clock()  # when the rate last changed...
         self._successes_then = 0  # ...and the successes then
         self._probe_wait = PROBE_WAIT_FIRST  # requests at the floor before probing above it
@@ -210,7 +219,7 @@ class RateGovernor:
                     now = self._clock()
                     wait = self._next_start - now
                     turn = retry or not self._retrying
-                    if wait <= 0 and turn and self._in_flight < self.maximum:
+                    if wait <= 0 and turn and self._in_flight < self._cap():
                         break
                     if cancel is not None:  # look at `cancel` now and then while waiting
                         wait = min(wait, CANCEL_POLL_SECONDS) if wait > 0 else CANCEL_POLL_SECONDS
@@ -234,6 +243,18 @@ class RateGovernor:
                 self._in_flight -= 1
                 self._cond.notify()
 
+    def _cap(self) -> int:
+        """Requests allowed in flight now: one until the second answer (see the module)."""
+        if self.rate is None and self._answered < OPENING_ANSWERS:
+            return 1
+        return self.maximum
+
+    def _answer(self) -> None:
+        """Count an answer; the one that lifts the opening cap wakes the requests it held."""
+        self._answered += 1
+        if self._answered == OPENING_ANSWERS:
+            self._cond.notify_all()
+
     def read_ahead(self, base: int) -> int:
         """Pages to request ahead of the consumer: `base`, more while paced (see AHEAD_SECONDS)."""
         rate = self.rate
@@ -248,6 +269,7 @@ class RateGovernor:
         """Count a success; after a clean period at the paced rate, move the rate up."""
         with self._cond:
             self._successes += 1
+            self._answer()
             if getattr(self._sending, "at", 0.0) < self._first_429:
                 self._burst += 1
             if self.rate is not None:
@@ -256,6 +278,7 @@ class RateGovernor:
     def on_throttle(self, retry_after: float) -> None:
         """Count a 429: the rate it was sent at is too high (see the module's docstring)."""
         with self._cond:
+            self._answer()
             now = self._clock()
             self._retry_after = max(self._retry_after, retry_after)
             self._sending.retry = True  # this thread's next request is the retry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
 import random
@@ -81,9 +82,16 @@ def test_the_first_429_paces_at_what_got_through() -> None:
     assert governor.rate == pytest.approx(10 / rate_limit.PERIOD_SECONDS)
 
 
+def opened(governor: RateGovernor, clock: Clock) -> RateGovernor:
+    """A governor past its opening: two requests answered 200, one at a time."""
+    for _ in range(rate_limit.OPENING_ANSWERS):
+        send(governor, clock, refused=False)
+    return governor
+
+
 def test_429s_of_requests_sent_at_an_earlier_rate_are_ignored() -> None:
     clock = Clock()
-    governor = RateGovernor(8, clock)
+    governor = opened(RateGovernor(8, clock), clock)
     with governor.slot():  # sent unpaced, answered after the first 429 set a rate
         clock.advance(0.01)
         send(governor, clock, refused=True)
@@ -332,7 +340,8 @@ def test_requests_are_spaced_at_the_paced_rate() -> None:
 
 
 def test_the_cap_on_requests_in_flight_holds() -> None:
-    governor = RateGovernor(3)
+    clock = Clock()
+    governor = opened(RateGovernor(3, clock), clock)
     inside = threading.Semaphore(0)
     release = threading.Event()
 
@@ -350,6 +359,59 @@ def test_the_cap_on_requests_in_flight_holds() -> None:
     release.set()
     for thread in threads:
         thread.join(timeout=10)
+
+
+def test_until_a_second_answer_one_request_goes_at_a_time() -> None:
+    """The first 200 says nothing of a burst: the second request goes alone, and decides."""
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    send(governor, clock, refused=False)  # the first answer (a read's probe)
+    entered = threading.Event()
+
+    def later() -> None:  # another query's first page, wanting to go at once
+        with governor.slot():
+            entered.set()
+
+    thread = threading.Thread(target=later)
+    with governor.slot():  # the second request, in flight
+        thread.start()
+        assert not entered.wait(timeout=0.2)  # held while the second is unanswered
+        governor.on_success()  # a 200: the burst holds more than one; the cap opens
+        assert entered.wait(timeout=10)
+    thread.join(timeout=10)
+
+
+def test_a_429_at_the_second_request_paces_the_requests_not_yet_sent() -> None:
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    send(governor, clock, refused=False)
+    send(governor, clock, refused=True)  # a burst of 1: the probe took the only token
+    assert governor.rate is not None
+    assert governor._next_start >= clock.now + 1.0 / governor.rate
+    assert governor._cap() == 8  # paced now: the cap on requests in flight is the usual
+
+
+@pytest.mark.slow
+def test_with_a_burst_of_one_the_read_goes_on_while_its_first_429s_wait(
+    fresh_portal: SandboxPortal,
+) -> None:
+    """The windows' first pages are not all sent at once after the probe, to be refused
+    together (a burst of 1) and leave the read a whole Retry-After with nothing to send."""
+    # Three 31-day windows and no probe of empty history: the probe, then their first pages.
+    start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=90)
+    config = {**fresh_portal.tap_config(), "start_date": start.isoformat()}
+    catalog = catalog_selecting(config, ("user_progress",))
+    fresh_portal.faults = FaultParams(rate_limit_rps=40, rate_limit_burst=1)
+    fresh_portal.clear_requests()
+    run_tap(config, catalog=catalog)
+    answered = [(record.raw_query, record.status) for record in fresh_portal.requests]
+    first_429 = next(i for i, (_, status) in enumerate(answered) if status == 429)
+    refused_url = answered[first_429][0]
+    retried = next(
+        i for i, (query, _) in enumerate(answered) if i > first_429 and query == refused_url
+    )
+    # Another page got through before the refused one's Retry-After ended.
+    assert any(status == 200 for _, status in answered[first_429 + 1 : retried])
 
 
 def test_one_governor_per_credential_and_api() -> None:
