@@ -200,7 +200,7 @@ def release_body(response: requests.Response) -> None:
     """Let go of an answer's body once its page is parsed; its status and headers stay.
 
     A page read ahead keeps its response (the `Date`, the status, the request's duration
-    for the metric), and up to the read-ahead's 128 pages wait at once while the limit
+    for the metric), and up to the read-ahead's 80 pages wait at once while the limit
     paces the reads: their bodies, parsed already, would be a third of that memory.
     """
     response._content = b""  # noqa: SLF001 - the body set in `_response`

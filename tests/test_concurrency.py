@@ -103,7 +103,7 @@ def test_a_block_stream_alone_reads_every_row_when_the_api_clock_is_ahead(
 
 
 def test_a_page_read_ahead_keeps_its_answers_headers_not_its_body(portal: SandboxPortal) -> None:
-    # Up to 128 pages wait in the read-ahead while the limit paces the reads: each keeps
+    # Up to 80 pages wait in the read-ahead while the limit paces the reads: each keeps
     # its records, and of its answer only what is read later (status, Date, duration).
     from tap_udemy_business.client import UdemyStream
     from tap_udemy_business.tap import TapUdemyBusiness
