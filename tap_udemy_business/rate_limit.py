@@ -66,7 +66,8 @@ if t.TYPE_CHECKING:
 
 #: How often a request waiting for its turn checks whether its read was cancelled.
 CANCEL_POLL_SECONDS = 0.25
-#: Requests answered (200 or 429) before more than one may be in flight unpaced.
+#: Requests answered 200 before more than one may be in flight unpaced (a 429 first
+#: starts the pace instead).
 OPENING_ANSWERS = 2
 #: The rate after the first 429: what got through so far per second, at least this.
 START_RATE = 6.0
@@ -178,7 +179,6 @@ class RateGovernor:
         self._first_sent: float | None = None
         self._sent = 0  # requests let through so far
         self._successes = 0
-        self._answered = 0  # successes and 429s
         self._changed = clock()  # when the rate last changed...
         self._successes_then = 0  # ...and the successes then
         self._probe_wait = PROBE_WAIT_FIRST  # requests at the floor before probing above it
@@ -245,16 +245,14 @@ class RateGovernor:
                 self._cond.notify()
 
     def _cap(self) -> int:
-        """Requests allowed in flight now: one until the second answer (see the module)."""
-        if self.rate is None and self._answered < OPENING_ANSWERS:
+        """Requests allowed in flight now: one until the second answer (see the module).
+
+        Unpaced, no 429 has come yet (the first one sets the rate), so the answers so far
+        are the successes.
+        """
+        if self.rate is None and self._successes < OPENING_ANSWERS:
             return 1
         return self.maximum
-
-    def _answer(self) -> None:
-        """Count an answer; the one that lifts the opening cap wakes the requests it held."""
-        self._answered += 1
-        if self._answered == OPENING_ANSWERS:
-            self._cond.notify_all()
 
     def read_ahead(self, base: int) -> int:
         """Pages to request ahead of the consumer: `base`, more while paced (see AHEAD_SECONDS)."""
@@ -270,7 +268,8 @@ class RateGovernor:
         """Count a success; after a clean period at the paced rate, move the rate up."""
         with self._cond:
             self._successes += 1
-            self._answer()
+            if self.rate is None and self._successes == OPENING_ANSWERS:
+                self._cond.notify_all()  # the opening cap lifts: wake the requests it held
             if getattr(self._sending, "at", 0.0) < self._first_429:
                 self._burst += 1
             if self.rate is not None:
@@ -279,7 +278,6 @@ class RateGovernor:
     def on_throttle(self, retry_after: float) -> None:
         """Count a 429: the rate it was sent at is too high (see the module's docstring)."""
         with self._cond:
-            self._answer()
             now = self._clock()
             self._retry_after = max(self._retry_after, retry_after)
             self._sending.retry = True  # this thread's next request is the retry
