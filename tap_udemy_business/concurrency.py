@@ -45,6 +45,16 @@ class LinkLeavesListError(PagingError):
     """A `next` link to another scheme, host, port or path than its query's list."""
 
 
+class ReadAhead(t.NamedTuple):
+    """How far a read goes ahead of its consumer."""
+
+    #: Pages requested (or to be) and not yet in, at most.
+    requests: int
+    #: Pages held at most, in or not (memory): pages that came in out of order (a later
+    #: query's, read while an earlier first page waited) take no place of a request.
+    pages: int
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """One list query, decided before the read starts: its first page's URL, and more.
@@ -198,7 +208,7 @@ class PageReader:
         concurrency: int,
         cancel: threading.Event | None = None,
         logger: logging.Logger | None = None,
-        read_ahead: Callable[[int], int] | None = None,
+        read_ahead: Callable[[int], ReadAhead] | None = None,
     ) -> None:
         """Use `fetch(url)` (with its own retries) to read one page.
 
@@ -208,7 +218,7 @@ class PageReader:
             cancel: set when the read fails or is closed, for `fetch` to give up on pages
                 still in flight or retrying instead of delaying the error.
             logger: where warnings about a query's `count` go (this module's if unset).
-            read_ahead: given the usual window (twice `concurrency`), the pages to request
+            read_ahead: given the usual window (twice `concurrency`), how far to read
                 ahead now: the rate governor widens it while paced, so that a page waiting
                 out a `Retry-After` at the head of the line does not stall the others.
         """
@@ -220,10 +230,10 @@ class PageReader:
         self._logger = logger or LOGGER
 
     @property
-    def _ahead(self) -> int:
-        """Pages requested ahead of the consumer: twice the concurrency, more when paced."""
+    def _ahead(self) -> ReadAhead:
+        """How far ahead of the consumer: twice the concurrency, more when paced."""
         if self._read_ahead is None or self._concurrency == 1:
-            return self._base_ahead
+            return ReadAhead(self._base_ahead, self._base_ahead)
         return self._read_ahead(self._base_ahead)
 
     def read(self, queries: Sequence[Query]) -> Iterator[tuple[Query, Page]]:
@@ -285,7 +295,7 @@ class PageReader:
             self._fill(slots, pending, executor)  # plans the first pages that are in
             firsts = [
                 slot.future
-                for slot in itertools.islice(slots, 1, self._ahead)
+                for slot in itertools.islice(slots, 1, self._ahead.pages)
                 if isinstance(slot, _Slot)
                 and slot.first
                 and not slot.read.planned
@@ -307,45 +317,51 @@ class PageReader:
         pending: Iterator[Query],
         executor: ThreadPoolExecutor,
     ) -> None:
+        ahead = self._ahead
         if self._concurrency > 1:
-            self._plan_arrived(slots)
-        queued = self._materialise(slots)
-        self._submit(slots, executor)
+            self._plan_arrived(slots, ahead.pages)
+        held, awaited = self._materialise(slots, ahead)
+        self._submit(slots, executor, held)
         sequential = self._concurrency == 1
-        while queued < self._ahead:
+        while awaited < ahead.requests and held < ahead.pages:
             query = next(pending, None)
             if query is None:
                 break
             read = _Read(query, planned=sequential)
             slots.append(_Slot(read, query.url, first=True, follow=sequential))
-            queued += 1
-            self._submit(slots, executor)
+            held += 1
+            awaited += 1
+            self._submit(slots, executor, held)
 
-    def _materialise(self, slots: deque[_Slot | _Plan]) -> int:
+    def _materialise(self, slots: deque[_Slot | _Plan], ahead: ReadAhead) -> tuple[int, int]:
         """Turn planned pages into slots until the read-ahead window is full.
 
         Returns:
-            How many slots the window holds (fewer than `_ahead`: every slot queued).
+            How many slots the window holds, and how many of them are not in yet (fewer
+            than `ahead` allows: every slot is queued).
         """
-        queued = index = 0
-        while index < len(slots) and queued < self._ahead:
-            item = slots[index]
+        held = awaited = 0
+        while held < len(slots) and awaited < ahead.requests and held < ahead.pages:
+            item = slots[held]
             if isinstance(item, _Plan):
                 if item.exhausted:
-                    del slots[index]
+                    del slots[held]
                     continue
-                slots.insert(index, item.take())
-            queued += 1
-            index += 1
-        return queued
+                item = item.take()
+                slots.insert(held, item)
+            held += 1
+            awaited += item.future is None or not item.future.done()
+        return held, awaited
 
-    def _submit(self, slots: deque[_Slot | _Plan], executor: ThreadPoolExecutor) -> None:
-        for slot in itertools.islice(slots, self._ahead):
+    def _submit(
+        self, slots: deque[_Slot | _Plan], executor: ThreadPoolExecutor, window: int
+    ) -> None:
+        for slot in itertools.islice(slots, window):
             if isinstance(slot, _Plan) or slot.future is not None:
                 continue
             slot.future = executor.submit(self._fetch, slot.url)
 
-    def _plan_arrived(self, slots: deque[_Slot | _Plan]) -> None:
+    def _plan_arrived(self, slots: deque[_Slot | _Plan], window: int) -> None:
         """Plan the other pages of first pages that have arrived, ahead of the consumer.
 
         Without this, a query's pages 2..n would wait until the consumer reached its
@@ -353,7 +369,7 @@ class PageReader:
         A first page whose link is unsafe is left for the consumer to refuse.
         """
         index = 0
-        while index < min(len(slots), self._ahead):
+        while index < min(len(slots), window):
             slot = slots[index]
             index += 1
             if not isinstance(slot, _Slot) or not slot.first or slot.read.planned:

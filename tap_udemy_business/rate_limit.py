@@ -43,9 +43,15 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
 - A 429 says nothing about the rate of now if its request left before the rate last
   changed (it was in flight at the old rate): it is ignored by the search (the bucket is
   still empty then: it counts for the measure).
+- With a burst of 1, the request after a 429 is timed from the last 200 (which took the
+  bucket's one token), not from the 429: the bucket is not left full for most of an
+  interval, so a 429 of arrival jitter costs a round trip, not a token.
+- Requests waiting for their turn go in the order they asked (retries first): a page
+  reader asks in page order, so the page its consumer waits for is not overtaken by
+  later ones (which would fill the read-ahead and leave nothing to send at its next 429).
 - While paced, pages are read ahead for the longest `Retry-After` seen plus 1 s at the
-  pace (or at the rate the search is heading for), at most 80 pages, so a page waiting
-  out its `Retry-After` at the head of the line does not stall the others.
+  pace (or at the rate the search is heading for), and at most 80 pages are held, so a
+  page waiting out its `Retry-After` at the head of the line does not stall the others.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ import weakref
 from collections import deque
 from contextlib import contextmanager
 
+from tap_udemy_business.concurrency import ReadAhead
 from tap_udemy_business.errors import SyncAbortedError
 
 if t.TYPE_CHECKING:
@@ -170,12 +177,17 @@ class RateGovernor:
         self.floor = 0.0
         self.ceiling = math.inf
         self._clock = clock
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        #: Requests waiting for their turn, in the order they go: retries first, then the
+        #: others in the order they asked (a page reader asks in page order: the page the
+        #: consumer waits for goes first, not whichever thread wakes first).
+        self._waiting: deque[threading.Condition] = deque()
         self._sending = threading.local()
         self._in_flight = 0
-        self._retrying = 0  # retries after a 429 waiting for their turn
+        self._retrying = 0  # retries after a 429 waiting for their turn (first in line)
         self._next_start = 0.0
         self._last_start = 0.0  # when the last request was let through
+        self._last_ok = -math.inf  # when the latest 200 came
         self._first_sent: float | None = None
         self._sent = 0  # requests let through so far
         self._successes = 0
@@ -211,7 +223,9 @@ class RateGovernor:
         # the line that every page after it waits for.
         retry = getattr(self._sending, "retry", False)
         self._sending.retry = False
-        with self._cond:
+        with self._lock:
+            turn = threading.Condition(self._lock)
+            self._waiting.insert(self._retrying if retry else len(self._waiting), turn)
             self._retrying += retry
             try:
                 while True:
@@ -219,16 +233,17 @@ class RateGovernor:
                         raise SyncAbortedError
                     now = self._clock()
                     wait = self._next_start - now
-                    turn = retry or not self._retrying
-                    if wait <= 0 and turn and self._in_flight < self._cap():
+                    first = self._waiting[0] is turn
+                    if first and wait <= 0 and self._in_flight < self._cap():
                         break
+                    timeout = wait if first and wait > 0 else None
                     if cancel is not None:  # look at `cancel` now and then while waiting
-                        wait = min(wait, CANCEL_POLL_SECONDS) if wait > 0 else CANCEL_POLL_SECONDS
-                    self._cond.wait(timeout=wait if wait > 0 else None)
+                        timeout = min(timeout or CANCEL_POLL_SECONDS, CANCEL_POLL_SECONDS)
+                    turn.wait(timeout)
             finally:
                 self._retrying -= retry
-            if retry:
-                self._cond.notify_all()  # requests held back for it: their turn again
+                self._waiting.remove(turn)
+                self._wake()  # the next in line: its turn may have come (unpaced, it has)
             self._in_flight += 1
             self._sent += 1
             self._last_start = now
@@ -240,9 +255,14 @@ class RateGovernor:
         try:
             yield
         finally:
-            with self._cond:
+            with self._lock:
                 self._in_flight -= 1
-                self._cond.notify()
+                self._wake()
+
+    def _wake(self) -> None:
+        """Let the request first in line look again whether its turn has come."""
+        if self._waiting:
+            self._waiting[0].notify()
 
     def _cap(self) -> int:
         """Requests allowed in flight now: one until the second answer (see the module).
@@ -254,66 +274,98 @@ class RateGovernor:
             return 1
         return self.maximum
 
-    def read_ahead(self, base: int) -> int:
-        """Pages to request ahead of the consumer: `base`, more while paced (see AHEAD_SECONDS)."""
+    def read_ahead(self, base: int) -> ReadAhead:
+        """How far to read ahead of the consumer: `base`, more while paced (see AHEAD_SECONDS).
+
+        While paced, up to MAX_AHEAD pages are held, whether in or not: pages that came in
+        out of order (a later query's, read while an earlier first page waited out its
+        `Retry-After`) would otherwise fill the window for as long as that query waits
+        its turn, and leave nothing to send when the next page is refused.
+        """
         rate = self.rate
         if rate is None:
-            return base
+            return ReadAhead(base, base)
         if self.ceiling == math.inf:  # still growing: read ahead for the rate to come
             rate *= START_GROWTH
         seconds = AHEAD_SECONDS + min(MAX_RETRY_AHEAD, self._retry_after)
-        return max(base, min(MAX_AHEAD, math.ceil(rate * seconds)))
+        requests = max(base, min(MAX_AHEAD, math.ceil(rate * seconds)))
+        return ReadAhead(requests, max(requests, MAX_AHEAD))
 
     def on_success(self) -> None:
         """Count a success; after a clean period at the paced rate, move the rate up."""
-        with self._cond:
+        with self._lock:
+            now = self._clock()
             self._successes += 1
             if self.rate is None and self._successes == OPENING_ANSWERS:
-                self._cond.notify_all()  # the opening cap lifts: wake the requests it held
+                self._wake()  # the opening cap lifts
+            self._last_ok = now
             if getattr(self._sending, "at", 0.0) < self._first_429:
                 self._burst += 1
             if self.rate is not None:
-                self._after_clean(self._clock())
+                self._after_clean(now)
 
     def on_throttle(self, retry_after: float) -> None:
         """Count a 429: the rate it was sent at is too high (see the module's docstring)."""
-        with self._cond:
+        with self._lock:
             now = self._clock()
             self._retry_after = max(self._retry_after, retry_after)
             self._sending.retry = True  # this thread's next request is the retry
             sent_at = getattr(self._sending, "at", now)
-            if self.rate is None:  # the first burst: start from what got through
-                first = now if self._first_sent is None else self._first_sent
-                elapsed = max(PERIOD_SECONDS, now - first)
-                self._first_429 = now
-                self._throttles.append((now, self._successes, self._sent))
-                self._set_rate(max(START_RATE, self._successes / elapsed), now)
+            self._throttled(sent_at, now)
+            if self._burst <= 1:
+                self._resume_from_last_success(sent_at)
+
+    def _resume_from_last_success(self, sent_at: float) -> None:
+        """With a burst of 1, time the next request from the last 200, not from the 429.
+
+        Such a bucket holds one token, taken by the last request it let through: the next
+        is let through one interval (1/R) after that one, whatever was refused between.
+        Timed from the 429, the next request would leave the bucket full and unused for
+        as long as the refused request had waited already (most of an interval: a lone
+        429 of arrival jitter cost a token, one in the search up to a second at 2/s).
+        The 200's answer came after its request arrived, so an interval after the answer
+        is never early. A request sent after the refused one (still unanswered) may take
+        the token: then the pace goes on from it, as it would.
+        """
+        if self._last_start > sent_at or self._last_ok == -math.inf:
+            return
+        self._next_start = self._last_ok + 1.0 / t.cast("float", self.rate)
+        self._wake()
+
+    def _throttled(self, sent_at: float, now: float) -> None:
+        """Move the rate for a 429 of a request let through at `sent_at`."""
+        if self.rate is None:  # the first burst: start from what got through
+            first = now if self._first_sent is None else self._first_sent
+            elapsed = max(PERIOD_SECONDS, now - first)
+            self._first_429 = now
+            self._throttles.append((now, self._successes, self._sent))
+            self._set_rate(max(START_RATE, self._successes / elapsed), now)
+            return
+        limit = self._measured(now)  # the bucket is empty now, whatever the rate was
+        if sent_at < self._changed:
+            return  # sent at an earlier rate, still in flight when it changed
+        rate = self.rate
+        if self._probing:
+            self._probe_failed(rate, limit, now)
+        elif self.floor >= rate:
+            if not self._floor_refused(rate, limit, now):
                 return
-            limit = self._measured(now)  # the bucket is empty now, whatever the rate was
-            if sent_at < self._changed:
-                return  # sent at an earlier rate, still in flight when it changed
-            rate = self.rate
-            if self._probing:
-                self._probe_failed(rate, limit, now)
-            elif self.floor >= rate:
-                if not self._floor_refused(rate, limit, now):
-                    return
-            elif limit is not None and limit * CLOSE < rate:
-                self._pace_at(limit, rate, now)
-            else:
-                cut = DECREASE if self.floor > 0 else FIRST_DECREASE
-                if self.floor == 0 and self._burst > 1:  # not under what got through since
-                    cut = max(cut, self._since_429 * (1.0 - ESTIMATE_MARGIN) / rate)
-                self.ceiling = rate
-                if limit is not None:
-                    self.floor = max(self.floor, limit)
-                below = rate * cut
-                if self.floor > 0:  # half-way down to the floor, if that is further
-                    below = min(below, _between(self.floor, rate))
-                self._set_rate(max(self.floor, below), now)
-            LOGGER.info(
-                "Rate limited at %.1f requests/s; pacing at %.1f/s", rate, self.floor or self.rate
-            )
+        elif limit is not None and limit * CLOSE < rate:
+            self._pace_at(limit, rate, now)
+        else:
+            cut = DECREASE if self.floor > 0 else FIRST_DECREASE
+            if self.floor == 0 and self._burst > 1:  # not under what got through since
+                cut = max(cut, self._since_429 * (1.0 - ESTIMATE_MARGIN) / rate)
+            self.ceiling = rate
+            if limit is not None:
+                self.floor = max(self.floor, limit)
+            below = rate * cut
+            if self.floor > 0:  # half-way down to the floor, if that is further
+                below = min(below, _between(self.floor, rate))
+            self._set_rate(max(self.floor, below), now)
+        LOGGER.info(
+            "Rate limited at %.1f requests/s; pacing at %.1f/s", rate, self.floor or self.rate
+        )
 
     def _probe_failed(self, rate: float, limit: float | None, now: float) -> None:
         """A probe above the old ceiling drew a 429: back to the floor, and wait longer."""
@@ -456,7 +508,7 @@ class RateGovernor:
         self._changed = now
         self._successes_then = self._successes
         self._held_since = self._sent  # a probe comes `_probe_wait` requests after a change
-        self._cond.notify_all()
+        self._wake()
 
 
 def _between(floor: float, ceiling: float) -> float:

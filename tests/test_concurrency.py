@@ -10,7 +10,7 @@ import pytest
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_udemy_business import retries
-from tap_udemy_business.concurrency import PageReader, Query
+from tap_udemy_business.concurrency import PageReader, Query, ReadAhead
 from tap_udemy_business.errors import UdemyFatalError
 from tap_udemy_business.list_page import Page
 from tap_udemy_business.sandbox import FaultParams
@@ -158,6 +158,42 @@ def test_a_later_query_is_read_on_while_the_first_page_of_the_head_query_waits()
     pages = list(PageReader(fetch, concurrency=2).read(queries))
     assert head_waited_alone == [False]
     assert [page.records[0]["id"] for _, page in pages] == ["a1", "a2", "a3", "b1", "b2", "b3"]
+
+
+def test_pages_in_out_of_order_take_no_place_of_requests_up_to_the_pages_held() -> None:
+    # The head query's first page waits; the next query's first page comes in meanwhile.
+    # Counted as a request, it would leave room for two more of its pages in the window of
+    # four: here the head comes only once page 4 (a third) has been asked for.
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=1"
+    fourth_requested = threading.Event()
+    head_waited_alone = []
+    sizes = {"a": 3, "b": 8}
+    lock = threading.Lock()
+    requested, consumed, most_held = [0], [0], [0]
+
+    def fetch(url: str) -> Page:
+        query, _, number = url.rpartition("&page=")
+        window, page = query.rsplit("=", 1)[1], int(number)
+        with lock:
+            requested[0] += 1
+            most_held[0] = max(most_held[0], requested[0] - consumed[0])
+        if (window, page) == ("a", 1):
+            head_waited_alone.append(not fourth_requested.wait(timeout=10))
+        if (window, page) == ("b", 4):
+            fourth_requested.set()
+        more = f"{query}&page={page + 1}" if page < sizes[window] else None
+        return Page(url=url, count=sizes[window], next_url=more, records=[{"id": window}])
+
+    queries = [Query(f"{base}&window={window}&page=1") for window in sizes]
+    reader = PageReader(fetch, concurrency=2, read_ahead=lambda base: ReadAhead(base, 7))
+    ids = []
+    for _, page in reader.read(queries):
+        with lock:
+            consumed[0] += 1
+        ids.append(page.records[0]["id"])
+    assert head_waited_alone == [False]
+    assert ids == ["a"] * 3 + ["b"] * 8
+    assert most_held[0] <= 7  # the pages held at most
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])

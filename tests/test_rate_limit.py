@@ -70,7 +70,7 @@ def test_an_unthrottled_governor_does_not_pace() -> None:
     for _ in range(100):
         send(governor, clock, refused=False)
     assert governor.rate is None
-    assert governor.read_ahead(8) == 8
+    assert governor.read_ahead(8) == (8, 8)
 
 
 def test_the_first_429_paces_at_what_got_through() -> None:
@@ -304,11 +304,12 @@ def test_a_paced_governor_reads_further_ahead() -> None:
     send(governor, clock, refused=True)  # Retry-After 1 s
     governor.rate, governor.ceiling = 10.0, 11.0
     # The head of the line waits out its Retry-After: read ahead 1 s more than that.
-    assert governor.read_ahead(16) == 10 * (rate_limit.AHEAD_SECONDS + 1)
+    assert governor.read_ahead(16) == (10 * (rate_limit.AHEAD_SECONDS + 1), rate_limit.MAX_AHEAD)
     governor.ceiling = math.inf  # still growing: for the rate to come
-    assert governor.read_ahead(16) == 10 * rate_limit.START_GROWTH * (rate_limit.AHEAD_SECONDS + 1)
+    growing = 10 * rate_limit.START_GROWTH * (rate_limit.AHEAD_SECONDS + 1)
+    assert governor.read_ahead(16).requests == growing
     governor.rate = 1000.0
-    assert governor.read_ahead(16) == rate_limit.MAX_AHEAD
+    assert governor.read_ahead(16) == (rate_limit.MAX_AHEAD, rate_limit.MAX_AHEAD)
 
 
 def test_requests_are_spaced_at_the_paced_rate() -> None:
@@ -385,10 +386,70 @@ def test_a_429_at_the_second_request_paces_the_requests_not_yet_sent() -> None:
     clock = Clock()
     governor = RateGovernor(8, clock)
     send(governor, clock, refused=False)
+    probe_answered = clock.now
     send(governor, clock, refused=True)  # a burst of 1: the probe took the only token
-    assert governor.rate is not None
-    assert governor._next_start >= clock.now + 1.0 / governor.rate
+    rate = paced_rate(governor)
+    # The next request goes an interval after the probe, which took the bucket's token.
+    assert governor._next_start == pytest.approx(probe_answered + 1.0 / rate)
     assert governor._cap() == 8  # paced now: the cap on requests in flight is the usual
+
+
+def held_at(governor: RateGovernor, clock: Clock, floor: float) -> float:
+    """Hold a governor at a floor (search done, no probe due): when its last 200 came."""
+    governor.rate = governor.floor = floor
+    governor.ceiling = floor * 1.01
+    governor._probe_wait = 1000
+    for _ in range(rate_limit.TOLERATE_REQUESTS + 1):
+        send(governor, clock, refused=False)
+    return clock.now
+
+
+@pytest.mark.parametrize("burst", [1, 5])
+def test_with_a_burst_of_one_a_429_is_timed_from_the_last_request_let_through(
+    burst: int,
+) -> None:
+    # A bucket of one token: the last request let through took it, so the next may go an
+    # interval after that one (after its answer: never early), not an interval after the
+    # 429 that came between. A bigger bucket's state is not known from its last success:
+    # there the pace goes on.
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    for _ in range(burst):
+        send(governor, clock, refused=False)
+    send(governor, clock, refused=True)
+    last_ok = held_at(governor, clock, 10.0)
+    refused_at = governor._next_start
+    send(governor, clock, refused=True)  # a lone 429 at the floor: jitter, the pace holds
+    assert governor.rate == 10.0
+    resumed = last_ok + 0.1 if burst == 1 else refused_at + 0.1
+    assert governor._next_start == pytest.approx(resumed)
+
+
+def test_with_a_burst_of_one_a_request_in_flight_times_the_next_after_a_429() -> None:
+    # Sent after the refused one, it may take the token: the pace goes on from it (timed
+    # from the last 200 instead, the next request would go too early).
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    send(governor, clock, refused=False)
+    send(governor, clock, refused=True)
+    held_at(governor, clock, 10.0)
+    entered, refused = threading.Event(), threading.Event()
+    clock.now = governor._next_start
+    with governor.slot():  # sent first: it will be refused...
+        clock.now = later_sent = governor._next_start
+
+        def in_flight() -> None:  # ...while one sent after it is still unanswered
+            with governor.slot():
+                entered.set()
+                refused.wait(timeout=10)
+
+        thread = threading.Thread(target=in_flight)
+        thread.start()
+        assert entered.wait(timeout=10)
+        governor.on_throttle(1.0)
+        refused.set()
+    thread.join(timeout=10)
+    assert governor._next_start == pytest.approx(later_sent + 0.1)
 
 
 @pytest.mark.slow
