@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import typing as t
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -24,13 +26,39 @@ from tap_udemy_business.list_page import Page, with_page_number
 from tap_udemy_business.urls import describe_url, origin_of
 
 if t.TYPE_CHECKING:
-    import threading
     from collections.abc import Callable, Iterator, Sequence
 
 #: Page threads per request allowed in flight (see `PageReader.read`).
 RETRY_HEADROOM = 3
 #: Where the reader's warnings go unless it is given a logger.
 LOGGER = logging.getLogger(__name__)
+#: Reads started so far: the first part of a page's place in the order of reading.
+_READS = itertools.count()
+_ORDER = threading.local()
+
+#: A page's place in the order its records are emitted: (read, query, page).
+Order = tuple[int, int, int]
+
+
+def request_order() -> Order | None:
+    """Where the page this thread is fetching comes in its read (None outside a read).
+
+    Requests that wait their turn (the rate governor's queue) go in this order, not in the
+    order they asked: a query's pages, planned once its first page came in, go before a
+    later query's pages already queued while that first page waited out a `Retry-After`.
+    """
+    order: Order | None = getattr(_ORDER, "key", None)
+    return order
+
+
+@contextmanager
+def reading(order: Order) -> Iterator[None]:
+    """Within this block, `request_order` (on this thread) says `order`."""
+    _ORDER.key = order
+    try:
+        yield
+    finally:
+        _ORDER.key = None
 
 
 class PagingError(Exception):
@@ -80,6 +108,7 @@ class _Read:
     __slots__ = (
         "count",
         "followed",
+        "index",
         "origin",
         "pages",
         "path",
@@ -90,8 +119,10 @@ class _Read:
         "warned",
     )
 
-    def __init__(self, query: Query, *, planned: bool) -> None:
+    def __init__(self, query: Query, index: int, *, planned: bool) -> None:
         self.query = query
+        #: Where the query comes in the read (its place in the order of requests).
+        self.index = index
         self.origin = origin_of(query.url)
         self.path = urlsplit(query.url).path
         self.count: int | None = None
@@ -109,11 +140,15 @@ class _Read:
 class _Slot:
     """One page to read: its URL, its request once sent, and whether to follow its link."""
 
-    __slots__ = ("first", "follow", "future", "read", "url")
+    __slots__ = ("first", "follow", "future", "number", "read", "url")
 
-    def __init__(self, read: _Read, url: str, *, first: bool = False, follow: bool = False) -> None:
+    def __init__(
+        self, read: _Read, url: str, number: int, *, first: bool = False, follow: bool = False
+    ) -> None:
         self.read = read
         self.url = url
+        #: The page's number in its query (for the order of requests).
+        self.number = number
         self.first = first
         #: Whether this page's `next` link is the page to read after it.
         self.follow = follow
@@ -150,7 +185,7 @@ class _Plan:
         number = self.number
         self.number += 1
         url = with_page_number(self.template, number)
-        return _Slot(self.read, url, follow=number == self.last)
+        return _Slot(self.read, url, number, follow=number == self.last)
 
     def covers(self, url: str) -> bool:
         """Whether `url` names one of pages 1..last of the plan: a link back into them loops."""
@@ -228,6 +263,7 @@ class PageReader:
         self._base_ahead = 1 if concurrency == 1 else 2 * concurrency
         self._read_ahead = read_ahead
         self._logger = logger or LOGGER
+        self._serial = next(_READS)
 
     @property
     def _ahead(self) -> ReadAhead:
@@ -249,7 +285,7 @@ class PageReader:
                 page is yielded), or a `next` link leaves the list or loops (after its
                 page). `fetch`'s own errors propagate as they are.
         """
-        pending = iter(queries)
+        pending = enumerate(queries)
         slots: deque[_Slot | _Plan] = deque()
         # Threads beyond `concurrency` let pages waiting out a retry's back-off sleep
         # without holding up the others: requests in flight are capped by the governor.
@@ -280,7 +316,7 @@ class PageReader:
     def _await_head(
         self,
         slots: deque[_Slot | _Plan],
-        pending: Iterator[Query],
+        pending: Iterator[tuple[int, Query]],
         executor: ThreadPoolExecutor,
     ) -> None:
         """Wait for the head page, planning later queries' first pages as they arrive.
@@ -314,7 +350,7 @@ class PageReader:
     def _fill(
         self,
         slots: deque[_Slot | _Plan],
-        pending: Iterator[Query],
+        pending: Iterator[tuple[int, Query]],
         executor: ThreadPoolExecutor,
     ) -> None:
         ahead = self._ahead
@@ -324,11 +360,11 @@ class PageReader:
         self._submit(slots, executor, held)
         sequential = self._concurrency == 1
         while awaited < ahead.requests and held < ahead.pages:
-            query = next(pending, None)
-            if query is None:
+            item = next(pending, None)
+            if item is None:
                 break
-            read = _Read(query, planned=sequential)
-            slots.append(_Slot(read, query.url, first=True, follow=sequential))
+            read = _Read(item[1], item[0], planned=sequential)
+            slots.append(_Slot(read, read.query.url, 1, first=True, follow=sequential))
             held += 1
             awaited += 1
             self._submit(slots, executor, held)
@@ -359,7 +395,13 @@ class PageReader:
         for slot in itertools.islice(slots, window):
             if isinstance(slot, _Plan) or slot.future is not None:
                 continue
-            slot.future = executor.submit(self._fetch, slot.url)
+            order = (self._serial, slot.read.index, slot.number)
+            slot.future = executor.submit(self._fetch_in_order, order, slot.url)
+
+    def _fetch_in_order(self, order: Order, url: str) -> Page:
+        """`fetch(url)`, telling the rate governor where the page comes (`request_order`)."""
+        with reading(order):
+            return self._fetch(url)
 
     def _plan_arrived(self, slots: deque[_Slot | _Plan], window: int) -> None:
         """Plan the other pages of first pages that have arrived, ahead of the consumer.
@@ -454,7 +496,7 @@ class PageReader:
         if slot.first and not read.planned:
             self._plan(slot, page, next_url, slots, 0)
         if slot.follow:
-            slots.appendleft(self._follower(read, next_url))
+            slots.appendleft(self._follower(read, next_url, slot.number + 1))
 
     def _end(self, slot: _Slot, page: Page, slots: deque[_Slot | _Plan]) -> None:
         """End a query at a null `next`: drop pages derived past it; say if `count` was off."""
@@ -505,7 +547,7 @@ class PageReader:
         return None
 
     @staticmethod
-    def _follower(read: _Read, url: str) -> _Slot:
+    def _follower(read: _Read, url: str, number: int) -> _Slot:
         """The page a link names, to be read after the page holding it (links one by one).
 
         Raises:
@@ -516,4 +558,4 @@ class PageReader:
             msg = f"The list's 'next' links loop: {describe_url(url)} was already read."
             raise PagingError(msg)
         read.followed.add(key)
-        return _Slot(read, url, follow=True)
+        return _Slot(read, url, number, follow=True)

@@ -46,9 +46,11 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
 - With a burst of 1, the request after a 429 is timed from the last 200 (which took the
   bucket's one token), not from the 429: the bucket is not left full for most of an
   interval, so a 429 of arrival jitter costs a round trip, not a token.
-- Requests waiting for their turn go in the order they asked (retries first): a page
-  reader asks in page order, so the page its consumer waits for is not overtaken by
-  later ones (which would fill the read-ahead and leave nothing to send at its next 429).
+- Requests waiting for their turn go in the order their pages are read (retries first,
+  then by `request_order`, then in the order they asked): the page the consumer waits
+  for is not overtaken by later ones (which would fill the read-ahead and leave nothing
+  to send at its next 429), nor a query's pages by a later query's, asked while its
+  first page waited out a `Retry-After`.
 - While paced, pages are read ahead for the longest `Retry-After` seen plus 1 s at the
   pace (or at the rate the search is heading for), and at most 80 pages are held, so a
   page waiting out its `Retry-After` at the head of the line does not stall the others.
@@ -56,6 +58,8 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import math
 import threading
@@ -65,7 +69,7 @@ import weakref
 from collections import deque
 from contextlib import contextmanager
 
-from tap_udemy_business.concurrency import ReadAhead
+from tap_udemy_business.concurrency import Order, ReadAhead, request_order
 from tap_udemy_business.errors import SyncAbortedError
 
 if t.TYPE_CHECKING:
@@ -86,6 +90,12 @@ FIRST_DECREASE = 0.5
 #: a lone one there is arrival jitter, and cheaper than a slower pace...
 TOLERATE_REQUESTS = 40
 STRIKE = 0.05
+#: With a burst of 1, arrival jitter refuses a request now and then at any pace near the
+#: limit (one that arrives a millisecond early, after one that came late), while a pace
+#: over it is refused at every other request: up to this many 429s at the floor within
+#: the last TOLERATE_REQUESTS_NO_BURST requests are jitter (the next one cuts).
+TOLERATED_NO_BURST = 2
+TOLERATE_REQUESTS_NO_BURST = 80
 #: ...twice as much at each one in a row within this many requests (a limit that fell),
 #: up to this share.
 STRIKE_STREAK = 10
@@ -178,13 +188,12 @@ class RateGovernor:
         self.ceiling = math.inf
         self._clock = clock
         self._lock = threading.RLock()
-        #: Requests waiting for their turn, in the order they go: retries first, then the
-        #: others in the order they asked (a page reader asks in page order: the page the
-        #: consumer waits for goes first, not whichever thread wakes first).
-        self._waiting: deque[threading.Condition] = deque()
+        #: Requests waiting for their turn, in the order they go (see `_Turn`): the page
+        #: the consumer waits for goes first, not whichever thread wakes first.
+        self._waiting: list[_Turn] = []
+        self._asked = itertools.count()
         self._sending = threading.local()
         self._in_flight = 0
-        self._retrying = 0  # retries after a 429 waiting for their turn (first in line)
         self._next_start = 0.0
         self._last_start = 0.0  # when the last request was let through
         self._last_ok = -math.inf  # when the latest 200 came
@@ -198,6 +207,7 @@ class RateGovernor:
         self._probing = False  # whether the rate is above a ceiling that had held
         self._strikes = 0  # 429s at the floor in a row
         self._floor_429 = -TOLERATE_REQUESTS - 1  # requests sent at the last 429 at the floor
+        self._floor_429s: deque[int] = deque(maxlen=TOLERATED_NO_BURST + 1)  # ...the last ones
         self._probe_step = PROBE_STEP
         self._probe_base = 0.0  # the floor when the probes began
         self._held_before = 0.0  # the floor before the last clean period raised it
@@ -218,15 +228,12 @@ class RateGovernor:
         Raises:
             SyncAbortedError: `cancel` was set while waiting: the read has failed.
         """
-        # A retry after a 429 goes before requests not yet sent: it has waited out its
-        # `Retry-After` already, and it is the oldest page, likely the one at the head of
-        # the line that every page after it waits for.
         retry = getattr(self._sending, "retry", False)
         self._sending.retry = False
         with self._lock:
-            turn = threading.Condition(self._lock)
-            self._waiting.insert(self._retrying if retry else len(self._waiting), turn)
-            self._retrying += retry
+            ready = threading.Condition(self._lock)
+            turn = _Turn(not retry, request_order() or (), next(self._asked), ready)
+            bisect.insort(self._waiting, turn)
             try:
                 while True:
                     if cancel is not None and cancel.is_set():
@@ -239,9 +246,8 @@ class RateGovernor:
                     timeout = wait if first and wait > 0 else None
                     if cancel is not None:  # look at `cancel` now and then while waiting
                         timeout = min(timeout or CANCEL_POLL_SECONDS, CANCEL_POLL_SECONDS)
-                    turn.wait(timeout)
+                    turn.ready.wait(timeout)
             finally:
-                self._retrying -= retry
                 self._waiting.remove(turn)
                 self._wake()  # the next in line: its turn may have come (unpaced, it has)
             self._in_flight += 1
@@ -262,7 +268,7 @@ class RateGovernor:
     def _wake(self) -> None:
         """Let the request first in line look again whether its turn has come."""
         if self._waiting:
-            self._waiting[0].notify()
+            self._waiting[0].ready.notify()
 
     def _cap(self) -> int:
         """Requests allowed in flight now: one until the second answer (see the module).
@@ -394,11 +400,19 @@ class RateGovernor:
         """The floor drew a 429: jitter, or the limit went down. Whether the rate changed."""
         since = self._sent - self._floor_429
         self._floor_429 = self._sent
+        self._floor_429s.append(self._sent)
         if since > STRIKE_STREAK:  # not one right after another: cut gently again
             self._strikes = 0
             self._struck_from = self.floor
         under = rate
-        if since <= TOLERATE_REQUESTS:  # not a lone one: each in a row cuts twice as deep
+        if self._burst <= 1:
+            jitter = (
+                len(self._floor_429s) <= TOLERATED_NO_BURST
+                or self._sent - self._floor_429s[0] > TOLERATE_REQUESTS_NO_BURST
+            )
+        else:
+            jitter = since > TOLERATE_REQUESTS
+        if not jitter:  # not a lone one: each in a row cuts twice as deep
             self._strikes += 1
             under = rate * max(1.0 - STRIKE_MAX, 1.0 - STRIKE * 2.0 ** (self._strikes - 1))
         if limit is not None and limit < under and limit * CLOSE < rate:
@@ -509,6 +523,20 @@ class RateGovernor:
         self._successes_then = self._successes
         self._held_since = self._sent  # a probe comes `_probe_wait` requests after a change
         self._wake()
+
+
+class _Turn(t.NamedTuple):
+    """A request waiting for its turn; turns sort in the order they go."""
+
+    #: Retries after a 429 first (False): each has waited out its `Retry-After` already,
+    #: and it is the oldest page, likely the one at the head of the line.
+    fresh: bool
+    #: Then in the order their pages are read (`request_order`; () outside a read)...
+    order: Order | tuple[()]
+    #: ...then in the order they asked.
+    asked: int
+    #: Notified when the turn may have come.
+    ready: threading.Condition
 
 
 def _between(floor: float, ceiling: float) -> float:

@@ -10,7 +10,7 @@ import pytest
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_udemy_business import retries
-from tap_udemy_business.concurrency import PageReader, Query, ReadAhead
+from tap_udemy_business.concurrency import PageReader, Query, ReadAhead, request_order
 from tap_udemy_business.errors import UdemyFatalError
 from tap_udemy_business.list_page import Page
 from tap_udemy_business.sandbox import FaultParams
@@ -194,6 +194,32 @@ def test_pages_in_out_of_order_take_no_place_of_requests_up_to_the_pages_held() 
     assert head_waited_alone == [False]
     assert ids == ["a"] * 3 + ["b"] * 8
     assert most_held[0] <= 7  # the pages held at most
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_each_request_tells_where_its_page_comes_in_the_read(concurrency: int) -> None:
+    # The rate governor lets waiting requests go in this order: (read, query, page).
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=1"
+    told: dict[tuple[str, int], tuple[int, int, int] | None] = {}
+
+    def fetch(url: str) -> Page:
+        query, _, number = url.rpartition("&page=")
+        window, page = query.rsplit("=", 1)[1], int(number)
+        told[window, page] = request_order()
+        more = f"{query}&page={page + 1}" if page < 3 else None
+        return Page(url=url, count=3, next_url=more, records=[{"id": window}])
+
+    queries = [Query(f"{base}&window={window}&page=1") for window in "ab"]
+    reader = PageReader(fetch, concurrency)
+    assert len(list(reader.read(queries))) == 6
+    assert request_order() is None  # outside a read
+    (first,) = {order[0] for order in told.values() if order is not None}
+    assert {key: order[1:] for key, order in told.items() if order is not None} == {
+        (window, page): (index, page) for index, window in enumerate("ab") for page in (1, 2, 3)
+    }
+    later = PageReader(fetch, concurrency)
+    assert len(list(later.read(queries))) == 6
+    assert all(order is not None and order[0] > first for order in told.values())
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])

@@ -12,6 +12,7 @@ import typing as t
 import pytest
 
 from tap_udemy_business import rate_limit
+from tap_udemy_business.concurrency import reading
 from tap_udemy_business.rate_limit import RateGovernor, governor_for
 from tap_udemy_business.sandbox import faults
 from tap_udemy_business.sandbox.faults import FaultInjector, FaultParams, parse_schedule
@@ -147,24 +148,55 @@ def test_the_next_request_after_a_cut_waits_a_whole_interval() -> None:
     assert governor._next_start >= clock.now + 1 / rate - 1e-9
 
 
-def test_a_lone_429_at_the_floor_is_jitter_and_more_cut_it_deeper_each_time() -> None:
-    clock = Clock()
-    governor = RateGovernor(8, clock)
-    send(governor, clock, refused=True)
-    floor = 10.0  # the search is done: holding at the floor, no probe due
+def held_at(governor: RateGovernor, clock: Clock, floor: float) -> float:
+    """Hold a governor at a floor (search done, no probe due): when its last 200 came."""
     governor.rate = governor.floor = floor
     governor.ceiling = floor * 1.01
     governor._probe_wait = 1000
     for _ in range(rate_limit.TOLERATE_REQUESTS + 1):
         send(governor, clock, refused=False)
-    send(governor, clock, refused=True)  # one now and then: the pace holds
+    return clock.now
+
+
+@pytest.mark.parametrize(("burst", "tolerated"), [(1, rate_limit.TOLERATED_NO_BURST), (5, 1)])
+def test_429s_now_and_then_at_the_floor_are_jitter_and_more_cut_it_deeper_each_time(
+    burst: int, tolerated: int
+) -> None:
+    # With a burst of 1 a pace over the limit is refused at every other request, so a few
+    # 429s at the floor are jitter; with a bigger burst, only a lone one.
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    for _ in range(burst):  # the first burst, then the limit
+        send(governor, clock, refused=False)
+    send(governor, clock, refused=True)
+    floor = 10.0
+    held_at(governor, clock, floor)
+    for _ in range(tolerated):  # now and then: the pace holds
+        send(governor, clock, refused=True)
+        send(governor, clock, refused=False)
     assert governor.rate == floor
-    send(governor, clock, refused=True)  # another soon after: the floor was too high
+    send(governor, clock, refused=True)  # one more soon after: the floor was too high
     first = paced_rate(governor)
     send(governor, clock, refused=True)
     second = paced_rate(governor)
     assert first == pytest.approx(floor * (1 - rate_limit.STRIKE))
     assert second == pytest.approx(first * (1 - 2 * rate_limit.STRIKE))
+
+
+def test_with_a_burst_of_one_jitter_that_comes_in_pairs_holds_the_pace() -> None:
+    # Arrival jitter refuses a request now and then at a pace just under the limit, at
+    # random: two close together, then none for long. That never adds up to a cut.
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    send(governor, clock, refused=False)
+    send(governor, clock, refused=True)
+    held_at(governor, clock, 10.0)
+    for _ in range(10):
+        for clean in (5, rate_limit.TOLERATE_REQUESTS_NO_BURST):
+            send(governor, clock, refused=True)
+            for _ in range(clean):
+                send(governor, clock, refused=False)
+    assert governor.rate == 10.0
 
 
 @pytest.mark.parametrize(("burst", "kept"), [(2, 1), (5, 0)])
@@ -198,14 +230,15 @@ def simulate(
     seconds: float,
     schedule: tuple[tuple[float, float], ...] = (),
     *,
-    jitter: bool = False,
+    jitter: float = 0.0,
 ) -> list[tuple[float, bool]]:
     """The governor against the sandbox's token bucket, on one injected clock.
 
     One request at a time, each answered 2 ms after it is sent (200, or 429 with a
     whole-second `Retry-After`), as fast as the governor lets them go. With `jitter`, each
     request reaches the bucket 0.5 ms after it is sent, plus a random delay of 0.25 ms on
-    average and 1 to 5 ms for one in 30 (seeded: what was measured over loopback HTTP).
+    average and, for one in 30, 1 ms to `jitter` ms (5: what was measured over loopback
+    HTTP with pages prerendered; 12: with a busy portal rendering pages on the fly).
     Returns, for every request, when it was sent (seconds from the first) and whether it
     got through.
     """
@@ -222,7 +255,8 @@ def simulate(
             delay = 0.0
             if jitter:
                 delay = 0.0005 + draw.expovariate(4000.0)
-                delay += draw.uniform(0.001, 0.005) if draw.random() < 1 / 30 else 0.0
+                late = draw.random() < 1 / 30
+                delay += draw.uniform(0.001, jitter / 1000) if late else 0.0
             clock.advance(delay)
             retry_after = bucket.admit("key")
             clock.advance(-delay)
@@ -254,7 +288,7 @@ def test_the_governor_finds_any_token_bucket(rate: float, burst: int) -> None:
 @pytest.mark.parametrize("rate", [8.0, 20.0, 50.0])
 def test_with_arrival_jitter_a_burst_of_one_still_gets_most_of_the_limit(rate: float) -> None:
     # A request that arrives early by a fraction of a ms is refused: the pace keeps a margin.
-    granted, refused = after_settling(simulate(rate, 1, 30.0, jitter=True))
+    granted, refused = after_settling(simulate(rate, 1, 30.0, jitter=5.0))
     assert granted >= 0.88 * rate * 25.0
     assert refused < 0.05
 
@@ -281,7 +315,7 @@ def test_with_a_burst_the_limit_is_measured_between_429s() -> None:
 @pytest.mark.parametrize(("rate", "burst"), [(20.0, 5), (50.0, 1)])
 def test_a_limit_that_halves_and_returns_is_followed(rate: float, burst: int) -> None:
     third = 20.0 / 3  # as the benchmark: halved from a third of 20 s to two thirds
-    sent = simulate(rate, burst, 25.0, ((third, rate / 2), (2 * third, rate)), jitter=True)
+    sent = simulate(rate, burst, 25.0, ((third, rate / 2), (2 * third, rate)), jitter=5.0)
     ideal = rate * third + rate / 2 * third + rate * (25.0 - 2 * third)
     assert sum(granted for _, granted in sent) >= 0.8 * ideal
     assert after_settling(sent)[1] < 0.05
@@ -362,6 +396,38 @@ def test_the_cap_on_requests_in_flight_holds() -> None:
         thread.join(timeout=10)
 
 
+def test_waiting_requests_go_in_the_order_their_pages_are_read() -> None:
+    # A later query's pages asked first (while the head query's first page waited), then
+    # the head query's pages: once a place is free, the head query's go first.
+    clock = Clock()
+    governor = opened(RateGovernor(1, clock), clock)
+    went: list[str] = []
+
+    def ask(name: str, order: tuple[int, int, int]) -> None:
+        with reading(order), governor.slot():
+            went.append(name)
+
+    asked = [("later query", (0, 1, 5)), ("head query", (0, 0, 2)), ("head query too", (0, 0, 3))]
+    threads = [threading.Thread(target=ask, args=item) for item in asked]
+    with governor.slot():  # the one place in flight is taken: every request waits
+        for count, thread in enumerate(threads, start=1):
+            thread.start()
+            wait_until_waiting(governor, count)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert went == ["head query", "head query too", "later query"]
+
+
+def wait_until_waiting(governor: RateGovernor, count: int) -> None:
+    """Wait (10 s at most) until `count` requests wait for their turn at `governor`."""
+    pause = threading.Event()
+    for _ in range(10_000):
+        if len(governor._waiting) == count:
+            return
+        pause.wait(0.001)
+    pytest.fail(f"{count} requests never came to wait their turn")
+
+
 def test_until_a_second_answer_one_request_goes_at_a_time() -> None:
     """The first 200 says nothing of a burst: the second request goes alone, and decides."""
     clock = Clock()
@@ -392,16 +458,6 @@ def test_a_429_at_the_second_request_paces_the_requests_not_yet_sent() -> None:
     # The next request goes an interval after the probe, which took the bucket's token.
     assert governor._next_start == pytest.approx(probe_answered + 1.0 / rate)
     assert governor._cap() == 8  # paced now: the cap on requests in flight is the usual
-
-
-def held_at(governor: RateGovernor, clock: Clock, floor: float) -> float:
-    """Hold a governor at a floor (search done, no probe due): when its last 200 came."""
-    governor.rate = governor.floor = floor
-    governor.ceiling = floor * 1.01
-    governor._probe_wait = 1000
-    for _ in range(rate_limit.TOLERATE_REQUESTS + 1):
-        send(governor, clock, refused=False)
-    return clock.now
 
 
 @pytest.mark.parametrize("burst", [1, 5])
