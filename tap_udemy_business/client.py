@@ -216,7 +216,7 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
             self.api_session.concurrency,
             self._cancel,
             logger=self.logger,
-            read_ahead=self.api_session.governor.read_ahead,
+            pacing=self.api_session.governor,
         )
         self.progress = Progress(self.name, self.logger, units_total=total_units)
         previous: Query | None = None

@@ -83,6 +83,27 @@ class ReadAhead(t.NamedTuple):
     pages: int
 
 
+class Pacing(t.Protocol):
+    """What paces a read's requests (the rate governor), as the reader sees it."""
+
+    def read_ahead(self, base: int) -> ReadAhead:
+        """Given the usual window (twice the concurrency), how far to read ahead now.
+
+        Widened while paced, so that a page waiting out a `Retry-After` at the head of
+        the line does not stall the others.
+        """
+        ...
+
+    def remaining(self, pages: int | None) -> None:
+        """Hear how many pages the read has left, once each query's pages are known.
+
+        None until then (a query not planned yet, or one whose links are followed one
+        by one). Near its end, a 429 leaves a read with nothing else to do for a whole
+        `Retry-After`: the rate governor does not probe above the limit then.
+        """
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """One list query, decided before the read starts: its first page's URL, and more.
@@ -201,6 +222,21 @@ class _Plan:
         return len(numbers) == 1 and numbers[0].isdigit() and 1 <= int(numbers[0]) <= self.last
 
 
+def _pages_left(slots: deque[_Slot | _Plan]) -> int | None:
+    """Pages left to read in `slots`, or None if a query's links lead to pages not known."""
+    left = 0
+    for item in slots:
+        if isinstance(item, _Plan):
+            left += item.last - item.number + 1
+            continue
+        plan = item.read.plan
+        ends_plan = plan is not None and item.number == plan.last
+        if (item.first and not item.read.planned) or (item.follow and not ends_plan):
+            return None  # how many pages its query holds, or its links lead to, is not known
+        left += 1
+    return left
+
+
 def _page_key(url: str) -> str:
     """A URL as the page it names, however it is spelled.
 
@@ -243,7 +279,7 @@ class PageReader:
         concurrency: int,
         cancel: threading.Event | None = None,
         logger: logging.Logger | None = None,
-        read_ahead: Callable[[int], ReadAhead] | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         """Use `fetch(url)` (with its own retries) to read one page.
 
@@ -253,24 +289,24 @@ class PageReader:
             cancel: set when the read fails or is closed, for `fetch` to give up on pages
                 still in flight or retrying instead of delaying the error.
             logger: where warnings about a query's `count` go (this module's if unset).
-            read_ahead: given the usual window (twice `concurrency`), how far to read
-                ahead now: the rate governor widens it while paced, so that a page waiting
-                out a `Retry-After` at the head of the line does not stall the others.
+            pacing: what paces the requests (the rate governor), told how far the read
+                may go ahead and how many pages it has left (see `Pacing`).
         """
         self._fetch = fetch
         self._cancel = cancel
         self._concurrency = concurrency
         self._base_ahead = 1 if concurrency == 1 else 2 * concurrency
-        self._read_ahead = read_ahead
+        self._pacing = pacing
+        self._handed_out = False  # whether every query of the read has become a slot
         self._logger = logger or LOGGER
         self._serial = next(_READS)
 
     @property
     def _ahead(self) -> ReadAhead:
         """How far ahead of the consumer: twice the concurrency, more when paced."""
-        if self._read_ahead is None or self._concurrency == 1:
+        if self._pacing is None or self._concurrency == 1:
             return ReadAhead(self._base_ahead, self._base_ahead)
-        return self._read_ahead(self._base_ahead)
+        return self._pacing.read_ahead(self._base_ahead)
 
     def read(self, queries: Sequence[Query]) -> Iterator[tuple[Query, Page]]:
         """Yield `(query, page)` for every page of every query, in order.
@@ -286,6 +322,9 @@ class PageReader:
                 page). `fetch`'s own errors propagate as they are.
         """
         pending = enumerate(queries)
+        self._handed_out = False
+        if self._pacing is not None:
+            self._pacing.remaining(None)
         slots: deque[_Slot | _Plan] = deque()
         # Threads beyond `concurrency` let pages waiting out a retry's back-off sleep
         # without holding up the others: requests in flight are capped by the governor.
@@ -362,12 +401,15 @@ class PageReader:
         while awaited < ahead.requests and held < ahead.pages:
             item = next(pending, None)
             if item is None:
+                self._handed_out = True
                 break
             read = _Read(item[1], item[0], planned=sequential)
             slots.append(_Slot(read, read.query.url, 1, first=True, follow=sequential))
             held += 1
             awaited += 1
             self._submit(slots, executor, held)
+        if self._handed_out and self._pacing is not None:
+            self._pacing.remaining(_pages_left(slots))
 
     def _materialise(self, slots: deque[_Slot | _Plan], ahead: ReadAhead) -> tuple[int, int]:
         """Turn planned pages into slots until the read-ahead window is full.

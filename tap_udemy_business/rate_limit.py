@@ -38,8 +38,10 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
   step below the last one held, so a limit a step or two above the floor is reached.
 - A lone 429 at the floor (none in the last 40 requests) is arrival jitter: with a burst
   of 1 a request that arrives a fraction of a millisecond early is refused, and one 429
-  costs less than a slower pace. More cut the floor 5 %, and 10 %, then 20 % each when
-  they come one right after another (a limit that went down).
+  costs less than a slower pace; with a burst of 1, so are up to 2 in 80 requests (jitter
+  comes at random: two close together now and then). More cut the floor 5 %, and 10 %,
+  then 20 % each when they come one right after another: three in a row say the limit
+  went down, and it may come back.
 - A 429 says nothing about the rate of now if its request left before the rate last
   changed (it was in flight at the old rate): it is ignored by the search (the bucket is
   still empty then: it counts for the measure).
@@ -51,6 +53,9 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
   for is not overtaken by later ones (which would fill the read-ahead and leave nothing
   to send at its next 429), nor a query's pages by a later query's, asked while its
   first page waited out a `Retry-After`.
+- In a read's last seconds (its last `Retry-After` and second at the pace, as its page
+  reader counts them) no probe goes above the limit: it could gain a few requests, and
+  its 429 could leave the last page waiting out a `Retry-After` with nothing else to do.
 - While paced, pages are read ahead for the longest `Retry-After` seen plus 1 s at the
   pace (or at the rate the search is heading for), and at most 80 pages are held, so a
   page waiting out its `Retry-After` at the head of the line does not stall the others.
@@ -123,9 +128,10 @@ ESTIMATE_PACED = 0.9
 ESTIMATE_MARGIN = 0.01
 ESTIMATE_HISTORY = 32
 #: A measured limit under this share of the floor, or 429s at the floor in a row that cut
-#: it under the second share: the limit went down.
+#: it under the second share (three in a row do: 0.95 x 0.9 x 0.8), the floor before those
+#: 429s: the limit went down.
 DROP = 0.8
-STRUCK_DROP = 0.5
+STRUCK_DROP = 0.7
 #: With no ceiling yet, a clean period multiplies the rate by this.
 START_GROWTH = 4.0
 #: A period: long enough for this many requests, and at least this many seconds. With a
@@ -214,6 +220,7 @@ class RateGovernor:
         self._dropped_at = -math.inf  # when the limit last went down
         self._struck_from = 0.0  # the floor before the 429s at the floor in a row
         self._retry_after = 1.0  # the longest Retry-After seen (for the read-ahead)
+        self._ending = False  # whether the read is in its last seconds (see `remaining`)
         #: Successes of requests sent before the first 429 came: about the limit's burst.
         self._burst = 0
         self._first_429 = math.inf
@@ -296,6 +303,21 @@ class RateGovernor:
         seconds = AHEAD_SECONDS + min(MAX_RETRY_AHEAD, self._retry_after)
         requests = max(base, min(MAX_AHEAD, math.ceil(rate * seconds)))
         return ReadAhead(requests, max(requests, MAX_AHEAD))
+
+    def remaining(self, pages: int | None) -> None:
+        """Hear how many pages the read has left (None: not known yet).
+
+        In the read's last `Retry-After` plus AHEAD_SECONDS at the pace, no probe goes
+        above the limit: what it could gain is a few requests, and the 429 it may draw
+        can leave the read's last page waiting out a `Retry-After` with nothing else to do.
+        """
+        with self._lock:
+            rate = self.rate
+            self._ending = (
+                pages is not None
+                and rate is not None
+                and pages <= rate * (AHEAD_SECONDS + min(MAX_RETRY_AHEAD, self._retry_after))
+            )
 
     def on_success(self) -> None:
         """Count a success; after a clean period at the paced rate, move the rate up."""
@@ -436,7 +458,9 @@ class RateGovernor:
         With a burst, clean periods over the limit prove little (they run on the burst):
         hold there, and probe from there. Without one, search between it and `rate`.
         """
-        if limit < DROP * self.floor:  # the limit went down: it may come back
+        # The limit went down (measured at once, or after 429s in a row cut the floor): it
+        # may come back.
+        if limit < DROP * max(self.floor, self._struck_from):
             self._probe_wait = PROBE_WAIT_DROPPED
             self._dropped_at = now
         self.floor = limit
@@ -495,7 +519,7 @@ class RateGovernor:
         else:
             self._held_before = self.floor  # the step below, should this one prove nothing
             self.floor = max(self.floor, rate)
-        if self._probing:  # a probe above the old ceiling held: the limit went up
+        if self._probing and not self._ending:  # a probe above the ceiling held: it went up
             self._probe_wait = PROBE_WAIT_FIRST
             self._probe_step *= PROBE_GROWTH  # try further at once, a longer step
             self._set_rate(rate * (1.0 + self._probe_step), now)
@@ -503,7 +527,7 @@ class RateGovernor:
             self._set_rate(rate * START_GROWTH, now)
         elif self.ceiling > max(self.floor * CLOSE, self.floor + CLOSE_RPS):
             self._set_rate(_between(self.floor, self.ceiling), now)
-        elif self._sent - self._held_since >= self._probe_wait:
+        elif self._sent - self._held_since >= self._probe_wait and not self._ending:
             self._probing = True
             self._probe_base = self.floor
             self._set_rate(max(self.floor, self.ceiling) * (1.0 + self._probe_step), now)

@@ -185,7 +185,7 @@ def test_pages_in_out_of_order_take_no_place_of_requests_up_to_the_pages_held() 
         return Page(url=url, count=sizes[window], next_url=more, records=[{"id": window}])
 
     queries = [Query(f"{base}&window={window}&page=1") for window in sizes]
-    reader = PageReader(fetch, concurrency=2, read_ahead=lambda base: ReadAhead(base, 7))
+    reader = PageReader(fetch, concurrency=2, pacing=Window(7))
     ids = []
     for _, page in reader.read(queries):
         with lock:
@@ -220,6 +220,50 @@ def test_each_request_tells_where_its_page_comes_in_the_read(concurrency: int) -
     later = PageReader(fetch, concurrency)
     assert len(list(later.read(queries))) == 6
     assert all(order is not None and order[0] > first for order in told.values())
+
+
+class Window:
+    """Pacing that holds at most `pages` pages, and remembers what it heard of the rest."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+        self.told: list[int | None] = []
+
+    def read_ahead(self, base: int) -> ReadAhead:
+        return ReadAhead(base, self.pages)
+
+    def remaining(self, pages: int | None) -> None:
+        self.told.append(pages)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_the_pacing_hears_how_many_pages_are_left_once_they_are_known(concurrency: int) -> None:
+    # Known once every query is handed out and planned; with links followed one by one
+    # (concurrency 1) never: the links may lead anywhere.
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=1"
+    sizes = {"a": 3, "b": 8}
+
+    def fetch(url: str) -> Page:
+        query, _, number = url.rpartition("&page=")
+        window, page = query.rsplit("=", 1)[1], int(number)
+        more = f"{query}&page={page + 1}" if page < sizes[window] else None
+        return Page(url=url, count=sizes[window], next_url=more, records=[{"id": window}])
+
+    pacing = Window(4)
+    queries = [Query(f"{base}&window={window}&page=1") for window in sizes]
+    total = sum(sizes.values())
+    heard = [
+        (pacing.told[-1], total - done)
+        for done, _ in enumerate(PageReader(fetch, concurrency, pacing=pacing).read(queries))
+    ]
+    assert pacing.told[0] is None  # as the read began
+    known = [(told, left) for told, left in heard if told is not None]
+    assert all(told == left for told, left in known)
+    if concurrency == 1:
+        assert not known
+    else:
+        assert len(known) >= sizes["b"]  # at least the last query's pages, counted down
+        assert pacing.told[-1] == 0
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])

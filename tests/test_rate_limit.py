@@ -396,6 +396,45 @@ def test_the_cap_on_requests_in_flight_holds() -> None:
         thread.join(timeout=10)
 
 
+def test_no_probe_above_the_limit_in_a_reads_last_seconds() -> None:
+    # In the last Retry-After and second at the pace, a probe gains a few requests, and
+    # a 429 may leave the read's last page waiting it out with nothing else to send.
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    send(governor, clock, refused=False)
+    send(governor, clock, refused=True)
+    held_at(governor, clock, 10.0)
+    governor._probe_wait = 0  # a probe is due at the next clean period
+    governor.remaining(25)  # more than 2 s at 10/s: probes go on
+    clean_period(governor, clock)
+    assert paced_rate(governor) > 10.0
+    governor.remaining(15)  # the read's last 2 s: no probe, nor more of one that held
+    held_at(governor, clock, 10.0)
+    governor._probe_wait = 0
+    for _ in range(50):
+        send(governor, clock, refused=False)
+    assert paced_rate(governor) == 10.0
+    governor.remaining(None)  # the next read, its pages not known yet: probes again
+    clean_period(governor, clock)
+    assert paced_rate(governor) > 10.0
+
+
+def test_429s_in_a_row_that_cut_the_floor_by_a_third_mean_the_limit_went_down() -> None:
+    # The limit halved: with a burst, a lone 429 at the floor is jitter, and three more
+    # in a row cut it to 0.68 of where it was. It may come back: probes come every few
+    # requests for a while.
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    for _ in range(5):
+        send(governor, clock, refused=False)
+    send(governor, clock, refused=True)
+    held_at(governor, clock, 20.0)
+    for _ in range(4):
+        send(governor, clock, refused=True)
+    assert paced_rate(governor) == pytest.approx(20.0 * 0.95 * 0.9 * 0.8)
+    assert governor._probe_wait == rate_limit.PROBE_WAIT_DROPPED
+
+
 def test_waiting_requests_go_in_the_order_their_pages_are_read() -> None:
     # A later query's pages asked first (while the head query's first page waited), then
     # the head query's pages: once a place is free, the head query's go first.
