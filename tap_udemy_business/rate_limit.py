@@ -91,16 +91,17 @@ START_RATE = 6.0
 DECREASE = 0.85
 #: ...or by this one while no rate has run clean yet (the first burst overshot).
 FIRST_DECREASE = 0.5
-#: A 429 at the floor within this many requests of the last one lowers it by this share:
-#: a lone one there is arrival jitter, and cheaper than a slower pace...
+#: 429s at the floor that are arrival jitter, cheaper than a slower pace: up to this many
+#: within the last this many requests (with a burst, a lone one)...
+TOLERATED = 1
 TOLERATE_REQUESTS = 40
-STRIKE = 0.05
-#: With a burst of 1, arrival jitter refuses a request now and then at any pace near the
-#: limit (one that arrives a millisecond early, after one that came late), while a pace
-#: over it is refused at every other request: up to this many 429s at the floor within
-#: the last TOLERATE_REQUESTS_NO_BURST requests are jitter (the next one cuts).
+#: ...or, with a burst of 1, where jitter refuses a request now and then at any pace near
+#: the limit (one that arrives a millisecond early, after one that came late) while a pace
+#: over it is refused at every other request, up to this many within this many.
 TOLERATED_NO_BURST = 2
 TOLERATE_REQUESTS_NO_BURST = 80
+#: The next one lowers the floor by this share...
+STRIKE = 0.05
 #: ...twice as much at each one in a row within this many requests (a limit that fell),
 #: up to this share.
 STRIKE_STREAK = 10
@@ -212,8 +213,8 @@ class RateGovernor:
         self._held_since = 0  # requests sent when the rate last settled at the floor
         self._probing = False  # whether the rate is above a ceiling that had held
         self._strikes = 0  # 429s at the floor in a row
-        self._floor_429 = -TOLERATE_REQUESTS - 1  # requests sent at the last 429 at the floor
-        self._floor_429s: deque[int] = deque(maxlen=TOLERATED_NO_BURST + 1)  # ...the last ones
+        #: Requests sent at the last 429s at the floor (enough to tell jitter by).
+        self._floor_429s: deque[int] = deque(maxlen=max(TOLERATED, TOLERATED_NO_BURST) + 1)
         self._probe_step = PROBE_STEP
         self._probe_base = 0.0  # the floor when the probes began
         self._held_before = 0.0  # the floor before the last clean period raised it
@@ -420,21 +421,20 @@ class RateGovernor:
 
     def _floor_refused(self, rate: float, limit: float | None, now: float) -> bool:
         """The floor drew a 429: jitter, or the limit went down. Whether the rate changed."""
-        since = self._sent - self._floor_429
-        self._floor_429 = self._sent
-        self._floor_429s.append(self._sent)
+        floor_429s = self._floor_429s
+        since = self._sent - floor_429s[-1] if floor_429s else math.inf
+        floor_429s.append(self._sent)
         if since > STRIKE_STREAK:  # not one right after another: cut gently again
             self._strikes = 0
             self._struck_from = self.floor
         under = rate
-        if self._burst <= 1:
-            jitter = (
-                len(self._floor_429s) <= TOLERATED_NO_BURST
-                or self._sent - self._floor_429s[0] > TOLERATE_REQUESTS_NO_BURST
-            )
-        else:
-            jitter = since > TOLERATE_REQUESTS
-        if not jitter:  # not a lone one: each in a row cuts twice as deep
+        tolerated, within = (
+            (TOLERATED_NO_BURST, TOLERATE_REQUESTS_NO_BURST)
+            if self._burst <= 1
+            else (TOLERATED, TOLERATE_REQUESTS)
+        )
+        if sum(self._sent - sent <= within for sent in floor_429s) > tolerated:
+            # More than jitter: each in a row cuts twice as deep.
             self._strikes += 1
             under = rate * max(1.0 - STRIKE_MAX, 1.0 - STRIKE * 2.0 ** (self._strikes - 1))
         if limit is not None and limit < under and limit * CLOSE < rate:

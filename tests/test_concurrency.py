@@ -160,6 +160,20 @@ def test_a_later_query_is_read_on_while_the_first_page_of_the_head_query_waits()
     assert [page.records[0]["id"] for _, page in pages] == ["a1", "a2", "a3", "b1", "b2", "b3"]
 
 
+class Window:
+    """Pacing that holds at most `pages` pages, and remembers what it heard of the rest."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+        self.told: list[int | None] = []
+
+    def read_ahead(self, base: int) -> ReadAhead:
+        return ReadAhead(base, self.pages)
+
+    def remaining(self, pages: int | None) -> None:
+        self.told.append(pages)
+
+
 def test_pages_in_out_of_order_take_no_place_of_requests_up_to_the_pages_held() -> None:
     # The head query's first page waits; the next query's first page comes in meanwhile.
     # Counted as a request, it would leave room for two more of its pages in the window of
@@ -220,20 +234,6 @@ def test_each_request_tells_where_its_page_comes_in_the_read(concurrency: int) -
     later = PageReader(fetch, concurrency)
     assert len(list(later.read(queries))) == 6
     assert all(order is not None and order[0] > first for order in told.values())
-
-
-class Window:
-    """Pacing that holds at most `pages` pages, and remembers what it heard of the rest."""
-
-    def __init__(self, pages: int) -> None:
-        self.pages = pages
-        self.told: list[int | None] = []
-
-    def read_ahead(self, base: int) -> ReadAhead:
-        return ReadAhead(base, self.pages)
-
-    def remaining(self, pages: int | None) -> None:
-        self.told.append(pages)
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])

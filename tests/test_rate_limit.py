@@ -51,6 +51,16 @@ def send(governor: RateGovernor, clock: Clock, *, refused: bool) -> None:
         governor.on_success()
 
 
+def throttled(burst: int) -> tuple[RateGovernor, Clock]:
+    """A governor whose first `burst` requests got through (the limit's burst), then a 429."""
+    clock = Clock()
+    governor = RateGovernor(8, clock)
+    for _ in range(burst):
+        send(governor, clock, refused=False)
+    send(governor, clock, refused=True)
+    return governor, clock
+
+
 def clean_period(governor: RateGovernor, clock: Clock) -> None:
     """Requests at the paced rate, all answered 200, until the rate changes (or 10 s)."""
     rate = governor.rate
@@ -124,11 +134,7 @@ def test_clean_periods_and_429s_bracket_the_limit() -> None:
 def test_with_a_burst_a_clean_period_proves_only_what_refilled() -> None:
     # Before any ceiling, a period that ran clean may have run on the burst's store: of
     # what got through, the first burst's worth proves nothing about the rate.
-    clock = Clock()
-    governor = RateGovernor(8, clock)
-    for _ in range(5):  # the first burst: 5 through, then a 429
-        send(governor, clock, refused=False)
-    send(governor, clock, refused=True)
+    governor, clock = throttled(5)
     start = paced_rate(governor)
     clean_period(governor, clock)  # about a burst's worth got through: nothing proven
     assert governor.rate == pytest.approx(start * rate_limit.START_GROWTH)  # it still grows
@@ -164,11 +170,7 @@ def test_429s_now_and_then_at_the_floor_are_jitter_and_more_cut_it_deeper_each_t
 ) -> None:
     # With a burst of 1 a pace over the limit is refused at every other request, so a few
     # 429s at the floor are jitter; with a bigger burst, only a lone one.
-    clock = Clock()
-    governor = RateGovernor(8, clock)
-    for _ in range(burst):  # the first burst, then the limit
-        send(governor, clock, refused=False)
-    send(governor, clock, refused=True)
+    governor, clock = throttled(burst)
     floor = 10.0
     held_at(governor, clock, floor)
     for _ in range(tolerated):  # now and then: the pace holds
@@ -186,10 +188,7 @@ def test_429s_now_and_then_at_the_floor_are_jitter_and_more_cut_it_deeper_each_t
 def test_with_a_burst_of_one_jitter_that_comes_in_pairs_holds_the_pace() -> None:
     # Arrival jitter refuses a request now and then at a pace just under the limit, at
     # random: two close together, then none for long. That never adds up to a cut.
-    clock = Clock()
-    governor = RateGovernor(8, clock)
-    send(governor, clock, refused=False)
-    send(governor, clock, refused=True)
+    governor, clock = throttled(1)
     held_at(governor, clock, 10.0)
     for _ in range(10):
         for clean in (5, rate_limit.TOLERATE_REQUESTS_NO_BURST):
@@ -206,11 +205,7 @@ def test_probes_that_gained_little_keep_the_step_below_the_last_with_a_small_bur
     # Probes held at two steps above the floor, then drew a 429. With a burst, the last
     # step held may have run on the bucket's store; with a small one (a period holds more
     # requests than it can store) the step below it is kept, else the floor stays.
-    clock = Clock()
-    governor = RateGovernor(8, clock)
-    for _ in range(burst):  # the first burst, then the limit
-        send(governor, clock, refused=False)
-    send(governor, clock, refused=True)
+    governor, clock = throttled(burst)
     governor.rate = governor.floor = 10.0
     governor.ceiling = 10.2
     governor._probe_wait = 0  # probe at the next clean period
@@ -399,10 +394,7 @@ def test_the_cap_on_requests_in_flight_holds() -> None:
 def test_no_probe_above_the_limit_in_a_reads_last_seconds() -> None:
     # In the last Retry-After and second at the pace, a probe gains a few requests, and
     # a 429 may leave the read's last page waiting it out with nothing else to send.
-    clock = Clock()
-    governor = RateGovernor(8, clock)
-    send(governor, clock, refused=False)
-    send(governor, clock, refused=True)
+    governor, clock = throttled(1)
     held_at(governor, clock, 10.0)
     governor._probe_wait = 0  # a probe is due at the next clean period
     governor.remaining(25)  # more than 2 s at 10/s: probes go on
@@ -423,11 +415,7 @@ def test_429s_in_a_row_that_cut_the_floor_by_a_third_mean_the_limit_went_down() 
     # The limit halved: with a burst, a lone 429 at the floor is jitter, and three more
     # in a row cut it to 0.68 of where it was. It may come back: probes come every few
     # requests for a while.
-    clock = Clock()
-    governor = RateGovernor(8, clock)
-    for _ in range(5):
-        send(governor, clock, refused=False)
-    send(governor, clock, refused=True)
+    governor, clock = throttled(5)
     held_at(governor, clock, 20.0)
     for _ in range(4):
         send(governor, clock, refused=True)
@@ -507,11 +495,7 @@ def test_with_a_burst_of_one_a_429_is_timed_from_the_last_request_let_through(
     # interval after that one (after its answer: never early), not an interval after the
     # 429 that came between. A bigger bucket's state is not known from its last success:
     # there the pace goes on.
-    clock = Clock()
-    governor = RateGovernor(8, clock)
-    for _ in range(burst):
-        send(governor, clock, refused=False)
-    send(governor, clock, refused=True)
+    governor, clock = throttled(burst)
     last_ok = held_at(governor, clock, 10.0)
     refused_at = governor._next_start
     send(governor, clock, refused=True)  # a lone 429 at the floor: jitter, the pace holds
@@ -523,10 +507,7 @@ def test_with_a_burst_of_one_a_429_is_timed_from_the_last_request_let_through(
 def test_with_a_burst_of_one_a_request_in_flight_times_the_next_after_a_429() -> None:
     # Sent after the refused one, it may take the token: the pace goes on from it (timed
     # from the last 200 instead, the next request would go too early).
-    clock = Clock()
-    governor = RateGovernor(8, clock)
-    send(governor, clock, refused=False)
-    send(governor, clock, refused=True)
+    governor, clock = throttled(1)
     held_at(governor, clock, 10.0)
     entered, refused = threading.Event(), threading.Event()
     clock.now = governor._next_start
