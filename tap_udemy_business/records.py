@@ -61,6 +61,10 @@ _ONE_STAMP = re.compile(_STAMP)
 #: A page's values of one field joined by newlines: one C-level match checks them all.
 _STAMP_LINES = re.compile(rf"(?:{_STAMP}\n)*{_STAMP}")
 _DATE_FORMATS = frozenset({"date-time", "date"})
+#: Schema keywords that allow or refuse no value (formats are not checked by the validator).
+_ANNOTATIONS = frozenset(
+    {"$comment", "default", "deprecated", "description", "examples", "format", "title"}
+)
 _is_not_none = partial(is_not, None)
 
 
@@ -70,8 +74,25 @@ def json_type(value: t.Any) -> str:
 
 
 def _types(spec: dict[str, t.Any]) -> list[str]:
+    """The JSON types a property allows: its `type`, then its `anyOf` members' types."""
     kind = spec.get("type", [])
-    return kind if isinstance(kind, list) else [kind]
+    kinds = list(kind) if isinstance(kind, list) else [kind]
+    for member in spec.get("anyOf", ()):
+        kinds += [name for name in _types(member) if name not in kinds]
+    return kinds
+
+
+def _by_type_alone(spec: dict[str, t.Any]) -> bool:
+    """Whether a property's valid values are all the values of its JSON types.
+
+    Only then does a record's validity follow from the types of its values: an `enum`, a
+    bound, a pattern, a nested property or an item schema makes it depend on the values.
+    """
+    constraints = spec.keys() - _ANNOTATIONS - {"type", "anyOf"}
+    nested = spec.get("properties") or spec.get("additionalProperties", True) is not True
+    if nested or constraints - {"properties", "additionalProperties"}:
+        return False
+    return all(_by_type_alone(member) for member in spec.get("anyOf", ()))
 
 
 class RecordChecker:
@@ -106,16 +127,11 @@ class RecordChecker:
         )
         #: field -> how many of its strings were no date, set aside.
         self.undated: Counter[str] = Counter()
-        # A flat schema (a type per property and nothing else; formats are not checked)
+        # A flat schema (types per property and nothing else; formats are not checked)
         # makes a record's validity follow from its keys and the types of its values. A
         # page repeats a handful of such shapes, so each is validated once, not every
         # record. Schemas with nested constraints (courses, learning paths) check all.
-        flat = all(
-            not spec.get("properties")
-            and "items" not in spec
-            and spec.get("additionalProperties", True)
-            for spec in properties.values()
-        )
+        flat = all(_by_type_alone(spec) for spec in properties.values())
         self._known: set[Signature] | None = set() if flat else None
 
     def check(self, records: list[Record], url: str) -> list[Record]:

@@ -18,6 +18,7 @@ from tap_udemy_business.concurrency import PageReader, PagingError, Query
 from tap_udemy_business.errors import InvalidBodyError, UdemyFatalError
 from tap_udemy_business.list_page import Page
 from tap_udemy_business.pages import parse_page
+from tap_udemy_business.records import RecordChecker
 from tap_udemy_business.schema_files import schema_path
 from tap_udemy_business.tap import TapUdemyBusiness
 
@@ -192,3 +193,34 @@ def test_a_float_in_an_integer_field_is_judged_by_its_value(progress_stream: t.A
     broken_key = Page(url=URL, count=1, next_url=None, records=[{**base, "item_id": 2.5}])
     with pytest.raises(UdemyFatalError, match="item_id"):
         progress_stream.checked(broken_key)
+
+
+def test_values_a_schema_constrains_are_judged_one_by_one() -> None:
+    """An enum, a bound or a constrained `anyOf` member: records of one shape, other verdicts.
+
+    Records whose values have the same types are validated once per shape only where the
+    schema allows every value of those types.
+    """
+    schema = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"type": ["string", "null"], "enum": ["open", "closed", None]},
+            "score": {"type": ["number", "null"], "maximum": 100},
+            "code": {"anyOf": [{"type": "string", "maxLength": 3}, {"type": "null"}]},
+            "undocumented_fields": {"type": ["object", "null"]},
+        },
+        "required": ["id"],
+    }
+    checker = RecordChecker(schema, key_fields=("id",))
+    fine = {"id": 1, "status": "open", "score": 5, "code": "abc"}
+    odd = {"id": 2, "status": "lost", "score": 500, "code": "abcd"}
+    first, second = checker.check([dict(fine), dict(odd)], URL)
+    assert first == fine
+    assert second == {
+        "id": 2,
+        "status": None,
+        "score": None,
+        "code": None,
+        "undocumented_fields": {"status": "lost", "score": 500, "code": "abcd"},
+    }
