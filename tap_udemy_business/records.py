@@ -18,11 +18,13 @@ checked against the stream's schema, compiled once:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import typing as t
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from functools import partial
-from operator import is_not, methodcaller
+from itertools import chain, repeat
+from operator import is_not, itemgetter, methodcaller
 
 import fastjsonschema
 
@@ -30,7 +32,7 @@ from tap_udemy_business.errors import UdemyFatalError
 
 if t.TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Iterable
 
 Record = dict[str, t.Any]
 #: A record's keys and the types of its values, in order.
@@ -60,6 +62,11 @@ _STAMP = (
 _ONE_STAMP = re.compile(_STAMP)
 #: A page's values of one field joined by newlines: one C-level match checks them all.
 _STAMP_LINES = re.compile(rf"(?:{_STAMP}\n)*{_STAMP}")
+#: The form portals send (`2026-09-06T14:20:53Z`, or a date alone), by shape: where
+#: `fromisoformat` also takes every value (so month, day, minutes and seconds are in range,
+#: the year is not 0000), each is a `_STAMP` too. Half the cost of matching `_STAMP`.
+_CANONICAL = r"\d{4}-\d\d-\d\d(?:T(?:[01]\d|2[0-3]):\d\d:\d\d(?:\.\d{1,6})?Z)?"
+_CANONICAL_LINES = re.compile(rf"(?:{_CANONICAL}\n)*{_CANONICAL}")
 _DATE_FORMATS = frozenset({"date-time", "date"})
 #: Schema keywords that allow or refuse no value (formats are not checked by the validator).
 _ANNOTATIONS = frozenset(
@@ -80,6 +87,43 @@ def _types(spec: dict[str, t.Any]) -> list[str]:
     for member in spec.get("anyOf", ()):
         kinds += [name for name in _types(member) if name not in kinds]
     return kinds
+
+
+def _values_of(names: tuple[str, ...]) -> Callable[[list[Record]], Iterable[t.Any]]:
+    """A function giving records' values of `names`, in C-level loops."""
+    if len(names) == 1:
+        return partial(map, itemgetter(*names))
+    get = itemgetter(*names)  # a tuple of values per record
+
+    def values(records: list[Record]) -> Iterable[t.Any]:
+        return chain.from_iterable(map(get, records))
+
+    return values
+
+
+def _stamps(values: list[str], joined: str) -> bool:
+    """Whether `joined` (`values` joined by newlines) is one `_STAMP` per value."""
+    return joined.count("\n") == len(values) - 1 and _STAMP_LINES.fullmatch(joined) is not None
+
+
+def _all_dates(
+    dated_values: Callable[[list[Record]], Iterable[t.Any]], records: list[Record]
+) -> bool:
+    """Whether every value of every date field of a page is a date: one match for all."""
+    try:
+        values = list(filter(_is_not_none, dated_values(records)))
+    except KeyError:  # a record lacks one of the fields
+        return False
+    if not values:
+        return True
+    joined = "\n".join(values)
+    try:
+        if _CANONICAL_LINES.fullmatch(joined) and joined.count("\n") == len(values) - 1:
+            deque(map(dt.datetime.fromisoformat, values), maxlen=0)  # raises if one is not
+            return True
+    except ValueError:
+        pass
+    return _stamps(values, joined)
 
 
 def _by_type_alone(spec: dict[str, t.Any]) -> bool:
@@ -125,6 +169,8 @@ class RecordChecker:
             for name, spec in properties.items()
             if spec.get("format") in _DATE_FORMATS and name not in self._essential
         )
+        #: A page's values of those fields, record by record (KeyError if one lacks one).
+        self._dated_values = _values_of(self._dated) if self._dated else None
         #: field -> how many of its strings were no date, set aside.
         self.undated: Counter[str] = Counter()
         # A flat schema (types per property and nothing else; formats are not checked)
@@ -140,10 +186,37 @@ class RecordChecker:
         Raises:
             UdemyFatalError: a record lacks a field its key is built from (names the URL).
         """
-        documented = self._documented
+        order = self._fold(records)
         known = self._known
+        if known is None:
+            for record in records:
+                self._check_one(record, url)
+        elif order is None or not self._shapes_known(order, records, known):
+            for record in records:
+                signature = (tuple(record), tuple(map(type, record.values())))
+                if signature not in known and self._check_one(record, url):
+                    self._remember(known, signature)
+        self._check_dates(records)
+        return records
+
+    def _fold(self, records: list[Record]) -> tuple[str, ...] | None:
+        """Move the fields no schema documents into `undocumented_fields`, in every record.
+
+        Returns:
+            The page's one key order once folded, or None if its records differ in it.
+        """
+        documented = self._documented
+        orders = set(map(tuple, records))
+        if len(orders) == 1:  # as pages mostly come: look at the keys once
+            (order,) = orders
+            extra = tuple(sorted(set(order) - documented))
+            if extra:
+                for record in records:
+                    record[UNDOCUMENTED] = dict(zip(extra, map(record.pop, extra), strict=True))
+                order = (*(name for name in order if name not in extra), UNDOCUMENTED)
+            return order
         shape: frozenset[str] = frozenset()
-        extra: tuple[str, ...] = ()
+        extra = ()
         for record in records:
             keys = record.keys()
             if keys != shape:  # records of a page mostly share one shape: diff it once
@@ -151,26 +224,31 @@ class RecordChecker:
                 extra = tuple(sorted(shape - documented))
             if extra:
                 record[UNDOCUMENTED] = dict(zip(extra, map(record.pop, extra), strict=True))
-            if known is None:
-                self._check_one(record, url)
-                continue
-            signature = (tuple(record), tuple(map(type, record.values())))
-            if signature in known:
-                continue
-            if self._check_one(record, url):
-                self._remember(known, signature)
-        self._check_dates(records)
-        return records
+        return None
+
+    @staticmethod
+    def _shapes_known(order: tuple[str, ...], records: list[Record], known: set[Signature]) -> bool:
+        """Whether every record of a page (all keyed in `order`) has a shape validated before.
+
+        Then each record would pass as it is: the types of the page's values are taken in
+        C-level loops, and each of its few shapes looked up once.
+        """
+        kinds = set(map(tuple, map(map, repeat(type), map(dict.values, records))))
+        return all((order, types) in known for types in kinds)
 
     def _check_dates(self, records: list[Record]) -> None:
-        """Set aside strings under a date format that are no date, one match per field."""
+        """Set aside strings under a date format that are no date.
+
+        One match checks the whole page; only a page where it fails is looked at field by
+        field, and a field that fails record by record.
+        """
+        dated_values = self._dated_values
+        if dated_values is None or _all_dates(dated_values, records):
+            return
         # After the type checks these fields hold strings or null only: C-level map/filter.
         for name in self._dated:
             values = list(filter(_is_not_none, map(methodcaller("get", name), records)))
-            joined = "\n".join(values)
-            if not values or (
-                joined.count("\n") == len(values) - 1 and _STAMP_LINES.fullmatch(joined)
-            ):
+            if not values or _stamps(values, "\n".join(values)):
                 continue
             for record in records:
                 value = record.get(name)

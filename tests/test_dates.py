@@ -6,8 +6,10 @@ import logging
 import typing as t
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tap_udemy_business.records import RecordChecker
+from tap_udemy_business.records import _ONE_STAMP, RecordChecker
 
 from .conftest import assert_same_rows, put_back, sync_with_converted_field
 
@@ -85,3 +87,74 @@ def test_over_http_a_sync_with_broken_timestamps_completes_and_keeps_them(
     warnings = [m for r in caplog.records if "course_enroll_date" in (m := r.getMessage())]
     assert len(warnings) == 1
     assert f"{len(odd)} values of 'course_enroll_date' were no date" in warnings[0]
+
+
+_TWO = st.integers(0, 99).map("{:02d}".format)
+_CANDIDATES = st.builds(
+    "{}{:04d}-{}-{}{}{}".format,
+    st.sampled_from(["", " "]),
+    st.sampled_from([0, 1, 2026, 9999]),
+    _TWO,
+    _TWO,
+    st.sampled_from(["", "T", "t", " "]).flatmap(
+        lambda sep: (
+            st.just("")
+            if not sep
+            else st.builds(
+                "{}{}:{}{}{}".format,
+                st.just(sep),
+                _TWO,
+                _TWO,
+                st.sampled_from(["", ":00", ":59", ":60", ":61"]),
+                st.sampled_from(["", ".5", ".123456", ".1234567"]),
+            )
+        )
+    ),
+    st.sampled_from(["", "Z", "z", "+02:00", "-2400", "+05:75", " "]),
+)
+
+
+@given(
+    values=st.lists(_CANDIDATES | st.just("2026-11-27T10:11:12Z"), min_size=1, max_size=8),
+    one_without=st.booleans(),
+)
+def test_a_page_of_dates_is_judged_as_each_value_alone(
+    values: list[str], *, one_without: bool
+) -> None:
+    """The page's one match (canonical form, then `_STAMP`) decides as each value alone would.
+
+    With a record that lacks the field, the page is looked at field by field instead.
+    """
+    checker = RecordChecker(SCHEMA, key_fields=("id",))
+    page: list[dict[str, t.Any]] = [
+        {"id": n, "seen": value, "day": None} for n, value in enumerate(values)
+    ]
+    if one_without:
+        page.append({"id": len(values)})
+    checked = checker.check(page, "u")
+    for record, value in zip(checked, values, strict=False):
+        is_date = _ONE_STAMP.fullmatch(value) is not None
+        assert record["seen"] == (value if is_date else None), value
+    assert checker.undated["seen"] == sum(_ONE_STAMP.fullmatch(v) is None for v in values)
+
+
+@pytest.mark.parametrize(
+    ("value", "is_date"),
+    [
+        ("2026-02-30T10:00:00Z", True),  # no calendar check: left to targets, as before
+        ("2026-11-27T10:11:60Z", True),  # a leap second
+        ("2026-11-27T10:11:12.1234567Z", True),  # more than microseconds
+        ("2026-11-27T24:00:00Z", False),
+        ("0000-01-01T00:00:00Z", False),
+        ("2026-11-27T10:60:00Z", False),
+    ],
+)
+def test_values_of_the_canonical_shape_get_the_verdict_of_the_full_pattern(
+    value: str, *, is_date: bool
+) -> None:
+    checker = RecordChecker(SCHEMA, key_fields=("id",))
+    good = "2026-11-27T10:11:12Z"
+    page = [{"id": 1, "seen": good, "day": None}, {"id": 2, "seen": value, "day": None}]
+    first, second = checker.check(page, "u")
+    assert first["seen"] == good
+    assert second["seen"] == (value if is_date else None)

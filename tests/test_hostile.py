@@ -224,3 +224,58 @@ def test_values_a_schema_constrains_are_judged_one_by_one() -> None:
         "code": None,
         "undocumented_fields": {"status": "lost", "score": 500, "code": "abcd"},
     }
+
+
+@pytest.mark.parametrize("same_order", [True, False])
+def test_fields_no_schema_documents_are_folded_away_whatever_the_key_order(
+    *, same_order: bool
+) -> None:
+    """A page whose records share one key order is folded at once; others one by one."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": ["string", "null"]},
+            "undocumented_fields": {"type": ["object", "null"]},
+        },
+        "required": ["id"],
+    }
+    checker = RecordChecker(schema, key_fields=("id",))
+    page: list[dict[str, t.Any]] = [
+        {"id": 1, "zone": "UTC", "name": "a", "undocumented_fields": {"api": 1}},
+        {"id": 2, "zone": None, "name": "b", "undocumented_fields": None},
+    ]
+    if not same_order:
+        page[1] = {"undocumented_fields": None, "name": "b", "zone": None, "id": 2}
+    for _ in range(2):  # the second time, every shape is one validated before
+        checked = checker.check(copy.deepcopy(page), URL)
+        assert [dict(sorted(record.items())) for record in checked] == [
+            {
+                "id": 1,
+                "name": "a",
+                "undocumented_fields": {"undocumented_fields": {"api": 1}, "zone": "UTC"},
+            },
+            {
+                "id": 2,
+                "name": "b",
+                "undocumented_fields": {"undocumented_fields": None, "zone": None},
+            },
+        ]
+        assert all(next(reversed(record)) == "undocumented_fields" for record in checked)
+
+
+def test_a_page_of_known_shapes_still_sets_aside_what_does_not_fit() -> None:
+    """A shape validated once lets its like through; a new one on the same page is judged."""
+    schema = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "n": {"type": ["integer", "null"]}},
+        "required": ["id"],
+    }
+    checker = RecordChecker(schema, key_fields=("id",))
+    checker.check([{"id": 1, "n": 1}, {"id": 2, "n": None}], URL)
+    checked = checker.check([{"id": 3, "n": 2}, {"id": 4, "n": "x"}, {"id": 5, "n": 3.0}], URL)
+    assert checked == [
+        {"id": 3, "n": 2},
+        {"id": 4, "n": None, "undocumented_fields": {"n": "x"}},
+        {"id": 5, "n": 3},
+    ]
