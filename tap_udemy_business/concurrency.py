@@ -340,10 +340,12 @@ class PageReader:
                 page = t.cast("Future[Page]", slot.future).result()
                 self._check_count(slot, page)
                 try:
-                    self._advance(slot, page, slots)
+                    queued = self._advance(slot, page, slots)
                 except PagingError:
                     yield slot.read.query, page  # the page itself is good: emit it, then stop
                     raise
+                if queued:  # the pages it leads to go out before the consumer takes it
+                    self._fill(slots, pending, executor)
                 yield slot.read.query, page
         except BaseException:
             if self._cancel is not None:
@@ -514,8 +516,13 @@ class PageReader:
             page.count,
         )
 
-    def _advance(self, slot: _Slot, page: Page, slots: deque[_Slot | _Plan]) -> None:
+    def _advance(self, slot: _Slot, page: Page, slots: deque[_Slot | _Plan]) -> bool:
         """Check a page's `next` link and queue what it leads to.
+
+        Returns:
+            Whether pages were queued (its query's plan, or its link to follow): they
+            are to be requested now, not once the consumer is done with this page (a
+            round trip and the page's processing one after the other, not at once).
 
         Raises:
             LinkLeavesListError: the link leaves the query's scheme, host, port or path.
@@ -527,7 +534,7 @@ class PageReader:
         next_url = page.next_url
         if next_url is None:
             self._end(slot, page, slots)
-            return
+            return False
         problem = self._link_problem(read, next_url)
         if problem is not None:
             msg = (
@@ -535,10 +542,14 @@ class PageReader:
                 "refusing to follow it."
             )
             raise LinkLeavesListError(msg)
+        queued = False
         if slot.first and not read.planned:
             self._plan(slot, page, next_url, slots, 0)
+            queued = True
         if slot.follow:
             slots.appendleft(self._follower(read, next_url, slot.number + 1))
+            queued = True
+        return queued
 
     def _end(self, slot: _Slot, page: Page, slots: deque[_Slot | _Plan]) -> None:
         """End a query at a null `next`: drop pages derived past it; say if `count` was off."""

@@ -160,6 +160,30 @@ def test_a_later_query_is_read_on_while_the_first_page_of_the_head_query_waits()
     assert [page.records[0]["id"] for _, page in pages] == ["a1", "a2", "a3", "b1", "b2", "b3"]
 
 
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_the_pages_a_page_leads_to_are_requested_before_the_consumer_takes_it(
+    concurrency: int,
+) -> None:
+    # Page 1 gives the plan (or, one at a time, its link is followed): the next request goes
+    # out while the consumer works on page 1, not once it is done with it. A reader that
+    # waited for the consumer would leave each wait below to time out.
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=1"
+    started = {number: threading.Event() for number in range(1, 5)}
+
+    def fetch(url: str) -> Page:
+        number = int(url.rsplit("=", 1)[1])
+        started[number].set()
+        more = f"{base}&page={number + 1}" if number < len(started) else None
+        return Page(url=url, count=len(started), next_url=more, records=[{"id": number}])
+
+    requested_meanwhile = []
+    for _, page in PageReader(fetch, concurrency).read([Query(f"{base}&page=1")]):
+        number = page.records[0]["id"]
+        if number < len(started):
+            requested_meanwhile.append(started[number + 1].wait(timeout=5))
+    assert requested_meanwhile == [True, True, True]
+
+
 class Window:
     """Pacing that holds at most `pages` pages, and remembers what it heard of the rest."""
 
