@@ -117,13 +117,16 @@ def _all_dates(
     if not values:
         return True
     joined = "\n".join(values)
-    try:
-        if _CANONICAL_LINES.fullmatch(joined) and joined.count("\n") == len(values) - 1:
+    if joined.count("\n") != len(values) - 1:  # a value holds a newline
+        return False
+    if _CANONICAL_LINES.fullmatch(joined):
+        try:
             deque(map(dt.datetime.fromisoformat, values), maxlen=0)  # raises if one is not
+        except ValueError:
+            pass
+        else:
             return True
-    except ValueError:
-        pass
-    return _stamps(values, joined)
+    return _STAMP_LINES.fullmatch(joined) is not None
 
 
 def _by_type_alone(spec: dict[str, t.Any]) -> bool:
