@@ -6,10 +6,12 @@ one run of the tap with default settings (as in the grid), then, from the portal
 admissions: when the first request came (the tap's start-up), successes and 429s per span
 of seconds, the longest gaps between requests after the first 5 s (a page waiting out a
 `Retry-After` with nothing else to send), the 429 share after 5 s, and the governor's own
-lines ("Rate limited at ... pacing at ...").
+lines ("Rate limited at ... pacing at ..."). With `--early S`, every request of the first S
+seconds too: when it came, its answer, and the gap since the one before (the search).
 
     .venv/bin/python benchmarks/trace_limit.py 50 1
     .venv/bin/python benchmarks/trace_limit.py 50 1 --schedule 6.667:25,13.333:50
+    .venv/bin/python benchmarks/trace_limit.py 2 5 --early 6
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
+import math
 import subprocess
 import sys
 import tempfile
@@ -39,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("rate", type=float, help="R: requests/s")
     parser.add_argument("burst", type=int, help="B: the bucket's size")
     parser.add_argument("--schedule", default="", help="changes of the limit, SECONDS:RPS,...")
+    parser.add_argument(
+        "--early", type=float, default=0.0, help="list every request of the first SECONDS s"
+    )
     return parser
 
 
@@ -69,6 +75,7 @@ def main() -> int:
                 for when, granted in portal.command("admissions")["admissions"]
             ]
             _report(admissions, wall, log.read_text().splitlines())
+            _timeline([(at, granted) for at, granted in admissions if at < args.early])
         finally:
             portal.close()
     return 0
@@ -104,6 +111,15 @@ def _report(admissions: list[tuple[float, bool]], wall: float, log: list[str]) -
     for line in log:
         if "Rate limited" in line:
             print("  governor:", line.rsplit("| ", 1)[-1])
+
+
+def _timeline(admissions: list[tuple[float, bool]]) -> None:
+    """Each request: when it reached the portal, 200 or 429, and the gap since the last."""
+    before = math.nan
+    for at, granted in admissions:
+        gap = "" if math.isnan(before) else f"+{(at - before) * 1000:5.0f} ms"
+        print(f"  {at:8.3f} s  {'200' if granted else '429'}  {gap}")
+        before = at
 
 
 if __name__ == "__main__":
