@@ -134,7 +134,7 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         Only two types are documented (`course`, `aggregate_organization_user_activity`);
         the API ignores a `fields[...]` key naming another type and answers its smaller
         default field set, so a wrong guess would silently lose fields. Each stream's
-        first request is a one-record probe, and its record tells the right name.
+        first page is requested alone, and its records tell the right name.
         """
         classes = {record.get("_class") for record in page.records}
         if len(classes) != 1:
@@ -277,11 +277,31 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
     def read_pages(self, context: Context | None) -> Iterator[list[Record]]:  # noqa: ARG002
         """Read the endpoint's whole list (the catalog endpoints are small).
 
-        A one-record probe comes first, to learn the records' `_class`.
+        The first page comes first, alone, to learn the records' `_class`: read on from
+        when the guess was right, asked for again with the right `fields[...]` key if not.
         """
-        self.learn_record_class(self.fetch_page(self.query_url(page_size="1")))
-        for _query, page in self.read_queries([Query(self.query_url())]):
+        first, url = self.first_page(self.query_url)
+        query = Query(url, page=first) if url else Query(self.query_url())
+        for _query, page in self.read_queries([query]):
             yield self.checked(page)
+
+    def first_page(self, url_of: Callable[[], str]) -> tuple[Page, str | None]:
+        """Request a query's first page on its own, to learn the records' `_class` from it.
+
+        A rate-limited API counts requests, so the page is not thrown away when its
+        `fields[...]` key was the right one: the query reads on from it.
+
+        Args:
+            url_of: the query's first URL, by the `fields[...]` key known when called.
+
+        Returns:
+            The page, and the URL it answers; None instead when it was asked for with
+            the wrong key (the query must start again, at `url_of()`).
+        """
+        url = url_of()
+        page = self.fetch_page(url)
+        self.learn_record_class(page)
+        return page, url if url_of() == url else None
 
     @cached_property
     def _checker(self) -> RecordChecker:

@@ -117,6 +117,10 @@ class Query:
     window: t.Any = None
     #: Units of work (windows) wholly read before this query starts; for progress.
     units: int = 0
+    #: Its first page, when that was read before the read began: the stream's first
+    #: request, which also taught it the records' `_class` and the API's date. It is
+    #: read on from, not asked for again.
+    page: Page | None = None
 
 
 class _Read:
@@ -406,9 +410,13 @@ class PageReader:
                 self._handed_out = True
                 break
             read = _Read(item[1], item[0], planned=sequential)
-            slots.append(_Slot(read, read.query.url, 1, first=True, follow=sequential))
+            slot = _Slot(read, read.query.url, 1, first=True, follow=sequential)
+            if read.query.page is not None:
+                slot.future = Future()
+                slot.future.set_result(read.query.page)
+            slots.append(slot)
             held += 1
-            awaited += 1
+            awaited += slot.future is None
             self._submit(slots, executor, held)
         if self._handed_out and self._pacing is not None:
             self._pacing.remaining(_pages_left(slots))

@@ -10,10 +10,11 @@ upserting target merges, and the bookmark (`from_date`) moves forward a window a
 user_progress has a row per learner and item whatever the period, so it is read in blocks
 of 31 days: fewer, fuller pages, with the block as its window.
 
-Each read is planned before its first page is requested (`ReportingStream.plan`): one
-one-record probe learns the API's date (where reporting ends) and the records' `_class`,
-then one probe per group of windows skips empty stretches of history, and the windows
-left are a fixed, ordered `WindowPlan` handed to the page reader whole.
+Each read is planned before the rest of its pages are requested (`ReportingStream.plan`):
+its first window's first page comes alone and tells the API's date (where reporting ends)
+and the records' `_class`, then one one-record probe per group of windows skips empty
+stretches of history, and the windows left are a fixed, ordered `WindowPlan` handed to the
+page reader whole, that first page included (it is not asked for again).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class WindowPlan:
     #: The windows to read, in order: every window from `first` to `last` save those
     #: in stretches a probe found empty.
     windows: tuple[Window, ...]
+    #: A window whose first page was read while planning, and that page: read on from.
+    opening: tuple[Window, Page] | None = None
 
 
 class ReportingStream(UdemyStream):
@@ -135,24 +138,29 @@ class ReportingStream(UdemyStream):
         self._learner_keys.stamp(page.records, seen, window[0])
 
     def plan(self, context: Context | None) -> WindowPlan:
-        """Decide every window of this read before its first page is requested.
+        """Decide every window of this read before the rest of its pages are requested.
 
-        The first request, a one-record probe from the first day to yesterday by this
-        machine's clock, tells the API's date (hence the last day of reporting data), the
-        records' `_class` (hence the `fields[...]` key) and, when its range holds the
-        whole read, whether there is anything to read at all. Empty stretches of history
-        (before the organization's first learner) are then skipped a group of windows at
-        a time, one probe a group, the probes as concurrent as the reads. Nothing decided
-        here changes while the plan is read.
+        The first request is the first window's first page (by this machine's clock; a
+        one-record probe of yesterday if the read starts later). Its answer tells the
+        API's date (hence the last day of reporting data) and the records' `_class`
+        (hence the `fields[...]` key), and the read goes on from it. Empty stretches of
+        history (before the organization's first learner) are then skipped a group of
+        windows at a time, one probe a group, the probes as concurrent as the reads; the
+        first group needs none when its first window has rows. Nothing decided here
+        changes while the plan is read.
         """
         self._cancel = threading.Event()  # this read's own: a failed earlier one is over
         bookmark = self.bookmark_day(context)
         first = self.first_day(bookmark)
         end = parse_day(self.config.get("end_date"))
         local_last = last_day(self.api_session.local_date(), end)
-        probe_first = min(first, local_last)
-        probe = self._probe(probe_first, local_last)
-        api_today = None if probe.response is None else self.api_session.api_date(probe.response)
+        guessed = next(windows(first, local_last, self.span), None)
+        url: str | None = None
+        if guessed is None:
+            page = self._probe(local_last, local_last)
+        else:
+            page, url = self.first_page(lambda: self.window_url(guessed))
+        api_today = None if page.response is None else self.api_session.api_date(page.response)
         last = last_day(api_today or self.api_session.local_date(), end)
         if bookmark is not None and bookmark > last:
             # The tap never writes a bookmark past the last day it read, so this one was
@@ -166,18 +174,26 @@ class ReportingStream(UdemyStream):
                 last.isoformat(),
             )
         spans = list(windows(first, last, self.span))
-        probed_all = probe_first <= first and last <= local_last
-        if not spans or (probed_all and probe.count == 0):
+        if not spans:
             return WindowPlan(first, last, ())
+        opening = (spans[0], page) if url and spans[0] == guessed else None
         size = PROBE_GROUPS[self.span]
-        groups = [spans[i : i + size] for i in range(0, len(spans), size)]
-        if len(groups) == 1:
-            return WindowPlan(first, last, tuple(spans))
-        counts = self._counts([(group[0][0], group[-1][1]) for group in groups])
-        kept = (
-            window for group, count in zip(groups, counts, strict=True) if count for window in group
+        groups = [(spans[i : i + size], True) for i in range(0, len(spans), size)]
+        if opening is not None:
+            # The opening window is read already: left out if empty, when the rest of its
+            # group may be empty history too and is probed; else that rest is read as is.
+            head, *rest = groups[0][0]
+            empty = not page.records and page.next_url is None
+            groups[:1] = [([] if empty else [head], False), *([(rest, empty)] if rest else [])]
+            opening = None if empty else opening
+        elif len(spans) == 1:
+            groups = [(spans, False)]  # reading one window costs what probing it would
+        probed = [group for group, probe in groups if probe]
+        counts = iter(self._counts([(group[0][0], group[-1][1]) for group in probed]))
+        kept = tuple(
+            window for group, probe in groups if not probe or next(counts) for window in group
         )
-        return WindowPlan(first, last, tuple(kept))
+        return WindowPlan(first, last, kept, opening)
 
     def bookmark_day(self, context: Context | None) -> dt.date | None:
         """The day the state's bookmark names (None without one).
@@ -208,13 +224,24 @@ class ReportingStream(UdemyStream):
         return window_start(max(start, bookmark - dt.timedelta(days=days)), self.span)
 
     def queries(self, plan: WindowPlan) -> tuple[Query, ...]:
-        """One query per window of the plan, in order, each knowing the windows before it."""
-        queries = []
-        for done, (start, end) in enumerate(plan.windows):
-            bounds = (start.isoformat(), end.isoformat())
-            url = self.query_url(from_date=bounds[0], to_date=bounds[1])
-            queries.append(Query(url, window=bounds, units=done))
-        return tuple(queries)
+        """One query per window of the plan, in order, each knowing the windows before it.
+
+        The window read while planning starts from the page read then.
+        """
+        opening, page = plan.opening or (None, None)
+        return tuple(
+            Query(
+                self.window_url(window),
+                window=(window[0].isoformat(), window[1].isoformat()),
+                units=done,
+                page=page if window == opening else None,
+            )
+            for done, window in enumerate(plan.windows)
+        )
+
+    def window_url(self, window: Window) -> str:
+        """The first-page URL of a window: `from_date` and `to_date` its first and last day."""
+        return self.query_url(from_date=window[0].isoformat(), to_date=window[1].isoformat())
 
     def _probe(self, first: dt.date, last: dt.date) -> Page:
         """A one-record page of a period: its `count`, the records' `_class`, a `Date`."""

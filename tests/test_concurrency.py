@@ -306,6 +306,34 @@ def test_an_empty_first_page_that_links_on_is_followed_link_by_link(concurrency:
     assert [r["id"] for _, page in read for r in page.records] == [1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_query_that_brings_its_first_page_is_read_on_from_it(concurrency: int) -> None:
+    # The stream's first page, read while planning, is not asked for again: the read
+    # goes on from its link (one request at a time) or its count (concurrently).
+    base = "https://acme.udemy.com/api-2.0/organizations/1/courses/list/?page_size=1"
+    asked: list[str] = []
+
+    def page(window: str, number: int) -> Page:
+        more = f"{base}&window={window}&page={number + 1}" if number < 3 else None
+        return Page(url="", count=3, next_url=more, records=[{"id": f"{window}{number}"}])
+
+    def fetch(url: str) -> Page:
+        asked.append(url)
+        query, _, number = url.rpartition("&page=")
+        return page(query.rsplit("=", 1)[1], int(number))
+
+    queries = [
+        Query(f"{base}&window=a&page=1", page=page("a", 1)),
+        Query(f"{base}&window=b&page=1"),
+    ]
+    read = PageReader(fetch, concurrency).read(queries)
+    assert [p.records[0]["id"] for _, p in read] == ["a1", "a2", "a3", "b1", "b2", "b3"]
+    assert f"{base}&window=a&page=1" not in asked
+    assert sorted(asked) == sorted(
+        f"{base}&window={window}&page={number}" for window, number in ("a2", "a3", "b1", "b2", "b3")
+    )
+
+
 @pytest.mark.slow
 def test_retry_after_never_outlasts_the_retry_budget(
     fresh_portal: SandboxPortal, caplog: pytest.LogCaptureFixture

@@ -532,16 +532,18 @@ def test_with_a_burst_of_one_a_request_in_flight_times_the_next_after_a_429() ->
 def test_with_a_burst_of_one_the_read_goes_on_while_its_first_429s_wait(
     fresh_portal: SandboxPortal,
 ) -> None:
-    """The windows' first pages are not all sent at once after the probe, to be refused
+    """The windows' first pages are not all sent at once after the first one, to be refused
     together (a burst of 1) and leave the read a whole Retry-After with nothing to send."""
-    # Three 31-day windows and no probe of empty history: the probe, then their first pages.
-    start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=90)
+    # Ten day windows of the sandbox's history: the first one's first page, which has rows
+    # (so no probe of empty history follows), then the other nine first pages.
+    start = fresh_portal.dataset.today - dt.timedelta(days=10)
     config = {**fresh_portal.tap_config(), "start_date": start.isoformat()}
-    catalog = catalog_selecting(config, ("user_progress",))
+    catalog = catalog_selecting(config, ("user_activity",))
     fresh_portal.faults = FaultParams(rate_limit_rps=40, rate_limit_burst=1)
     fresh_portal.clear_requests()
     run_tap(config, catalog=catalog)
     answered = [(record.raw_query, record.status) for record in fresh_portal.requests]
+    assert all("page_size=1&" not in query for query, _ in answered)
     first_429 = next(i for i, (_, status) in enumerate(answered) if status == 429)
     refused_url = answered[first_429][0]
     retried = next(

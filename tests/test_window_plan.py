@@ -1,4 +1,4 @@
-"""The reporting windows: one probe dates the API, then a fixed plan is read as it was made."""
+"""The reporting windows: the first page dates the API, then a fixed plan is read as made."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from contextlib import redirect_stdout
 import pytest
 
 from tap_udemy_business import progress
-from tap_udemy_business.reporting import PROBE_GROUPS, ReportingStream, WindowPlan
+from tap_udemy_business.reporting import PROBE_GROUPS, ReportingStream, WindowPlan, windows
 from tap_udemy_business.tap import TapUdemyBusiness
 
 from .conftest import SyncResult, catalog_selecting
@@ -52,7 +52,7 @@ def sync_recording_plans(
 
 
 @pytest.mark.parametrize("ahead", [3, -3], ids=["api-ahead", "api-behind"])
-def test_one_probe_dates_the_api_then_the_plan_is_read_whole_and_only_it(
+def test_the_first_page_dates_the_api_then_the_plan_is_read_whole_and_only_it(
     fresh_dialect_portal: SandboxPortal, monkeypatch: pytest.MonkeyPatch, ahead: int
 ) -> None:
     """Whichever clock is ahead, reporting ends on the API's yesterday, decided up front."""
@@ -73,26 +73,35 @@ def test_one_probe_dates_the_api_then_the_plan_is_read_whole_and_only_it(
         assert plan.last == api_yesterday
         assert plan.windows[-1][1] == api_yesterday
         served = [r for r in portal.requests if path in r.path]
-        probe, *rest = served
+        # The first request is the first window's first page, by this machine's clock.
         local_yesterday = local_today - dt.timedelta(days=1)
-        assert probe.query["page_size"] == "1"
-        assert (probe.query["from_date"], probe.query["to_date"]) == (
-            min(plan.first, local_yesterday).isoformat(),
-            local_yesterday.isoformat(),
-        )
+        span = "day" if name == "user_activity" else "block"
+        guessed = next(windows(plan.first, local_yesterday, span))
+        opening, *rest = served
+        assert (opening.query["page"], opening.query["page_size"]) == ("1", "5")
+        assert window_of(opening) == (guessed[0].isoformat(), guessed[1].isoformat())
         # Every request after the probes reads a window of the plan, and every window of
-        # the plan is read once (concurrently: in any order on the wire).
+        # the plan is read once (concurrently: in any order on the wire), the first one
+        # by that first page unless it was empty or the API's date cut it otherwise.
         reads = [r for r in rest if r.query["page_size"] == "5"]
         assert all(r.query["page_size"] == "1" for r in rest[: len(rest) - len(reads)])
-        first_pages = [
-            (r.query["from_date"], r.query["to_date"]) for r in reads if r.query["page"] == "1"
-        ]
+        first_pages = [window_of(r) for r in reads if r.query["page"] == "1"]
+        if plan.opening is not None:
+            assert plan.opening[0] == guessed == plan.windows[0]
+            first_pages.append(window_of(opening))
+        else:
+            assert guessed != plan.windows[0]
         planned = [(s.isoformat(), e.isoformat()) for s, e in plan.windows]
         assert sorted(first_pages) == planned
         # Records come out in the plan's order.
         emitted = [(r["from_date"], r["to_date"]) for r in result.records[name]]
         assert emitted
         assert emitted == sorted(emitted, key=planned.index)
+
+
+def window_of(request: t.Any) -> tuple[str, str]:
+    """The window a request asks for."""
+    return request.query["from_date"], request.query["to_date"]
 
 
 def test_empty_stretches_are_left_out_of_the_plan_one_probe_a_group(
@@ -107,8 +116,17 @@ def test_empty_stretches_are_left_out_of_the_plan_one_probe_a_group(
     days = (plan.last - plan.first).days + 1
     groups = -(-days // PROBE_GROUPS["day"])
     assert groups > 2
+    # The first window's page (empty: no probe is saved) then one probe a group, the first
+    # group's without the window already read.
+    opening, *_ = portal.requests
+    assert window_of(opening) == (start.isoformat(), start.isoformat())
+    assert opening.query["page_size"] != "1"
     probes = [r for r in portal.requests if r.query.get("page_size") == "1"]
-    assert len(probes) == 1 + groups
+    assert len(probes) == groups
+    assert window_of(probes[0]) == (
+        (start + dt.timedelta(days=1)).isoformat(),
+        (start + dt.timedelta(days=PROBE_GROUPS["day"] - 1)).isoformat(),
+    )
     assert plan.first == start
     assert plan.windows[0][0] > start + dt.timedelta(days=PROBE_GROUPS["day"] * 2)
     assert plan.windows[-1][1] == today - dt.timedelta(days=1)
