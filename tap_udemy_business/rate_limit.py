@@ -28,6 +28,10 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
   what got through is what it refilled: when 429s come at least every 20 requests, with
   requests going out at the pace, over a second and 10 successes or more, that count per
   second is the limit, and the rate holds just under it.
+- Two 429s with fewer successes sent between them than half the first burst: the bucket
+  cannot have filled between, so it refilled no more than those successes and one token,
+  and that per second (over at least 0.5 s, 3 % above it for timing) is a sure ceiling,
+  which a floor that clean periods on the burst set too high comes under.
 - Once floor and ceiling are within 3 %, the rate holds at the floor. It probes 2 % above
   the ceiling after 40 requests; a probe that holds is followed at once by one 2.5 times
   further, and a failed one doubles the wait (up to 80 requests; 20 for 15 s after the
@@ -128,6 +132,12 @@ ESTIMATE_PACED = 0.9
 #: The pace is then this much under it. 429s remembered for that:
 ESTIMATE_MARGIN = 0.01
 ESTIMATE_HISTORY = 32
+#: Two 429s with fewer successes sent between them than half the burst (at least one
+#: fewer than it): the bucket never filled between, so what got through is all it
+#: refilled, one token more at most, a sure upper bound on the limit. Only over at least
+#: this long (send times stand for arrival times), this much above what was counted.
+BOUND_SECONDS = 0.5
+BOUND_MARGIN = 0.03
 #: A measured limit under this share of the floor, or 429s at the floor in a row that cut
 #: it under the second share (three in a row do: 0.95 x 0.9 x 0.8), the floor before those
 #: 429s: the limit went down.
@@ -228,6 +238,9 @@ class RateGovernor:
         self._since_429 = 0.0  # successes per second between the last two 429s
         #: The last 429s: when, and the successes and requests sent by then.
         self._throttles: deque[tuple[float, int, int]] = deque(maxlen=ESTIMATE_HISTORY)
+        #: When the latest 429s' requests were sent, and the latest successes' (`_bound`).
+        self._refused_sent: deque[float] = deque(maxlen=ESTIMATE_HISTORY)
+        self._ok_sent: deque[float] = deque(maxlen=ESTIMATE_HISTORY)
 
     @contextmanager
     def slot(self, cancel: threading.Event | None = None) -> Iterator[None]:
@@ -328,7 +341,9 @@ class RateGovernor:
             if self.rate is None and self._successes == OPENING_ANSWERS:
                 self._wake()  # the opening cap lifts
             self._last_ok = now
-            if getattr(self._sending, "at", 0.0) < self._first_429:
+            sent_at = getattr(self._sending, "at", now)
+            self._ok_sent.append(sent_at)
+            if sent_at < self._first_429:
                 self._burst += 1
             if self.rate is not None:
                 self._after_clean(now)
@@ -340,9 +355,46 @@ class RateGovernor:
             self._retry_after = max(self._retry_after, retry_after)
             self._sending.retry = True  # this thread's next request is the retry
             sent_at = getattr(self._sending, "at", now)
+            bound = self._bound(sent_at)
             self._throttled(sent_at, now)
+            if bound is not None:
+                self._keep_under(bound, now)
             if self._burst <= 1:
                 self._resume_from_last_success(sent_at)
+
+    def _bound(self, sent_at: float) -> float | None:
+        """A sure upper bound on the limit from this 429 and an earlier one, if there is one.
+
+        At a 429 the bucket holds less than a token. Between two 429s it refilled the
+        limit times the time between, and gave out a token to each success: if the bucket
+        never filled (it cannot with fewer successes than its burst after it was full),
+        the limit is under the successes plus one per that time. Clean periods over the
+        limit run on the burst for seconds and prove little; this holds from the second
+        429 on, whatever ran before.
+        """
+        oks, refused = self._ok_sent, self._refused_sent
+        bound = None
+        for earlier in reversed(refused):
+            if earlier >= sent_at:
+                continue  # sent after this one: in flight together
+            got = sum(earlier < ok < sent_at for ok in oks)
+            if got >= max(1, self._burst // 2) or (len(oks) == oks.maxlen and oks[0] > earlier):
+                break  # the bucket may have filled between; or the successes not all kept
+            span = sent_at - earlier
+            if span >= BOUND_SECONDS:
+                bound = min(bound or math.inf, (got + 1) / span * (1.0 + BOUND_MARGIN))
+        refused.append(sent_at)
+        return bound
+
+    def _keep_under(self, bound: float, now: float) -> None:
+        """Search under `bound` (see `_bound`): the rate goes above it only to probe."""
+        if bound >= self.ceiling:
+            return
+        self.ceiling = bound
+        self.floor = min(self.floor, bound / CLOSE)
+        if t.cast("float", self.rate) > bound:
+            self._probing = False
+            self._set_rate(self.floor or bound * DECREASE, now)
 
     def _resume_from_last_success(self, sent_at: float) -> None:
         """With a burst of 1, time the next request from the last 200, not from the 429.

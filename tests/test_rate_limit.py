@@ -307,6 +307,58 @@ def test_with_a_burst_the_limit_is_measured_between_429s() -> None:
     assert 0.9 * 5.0 <= paced_rate(governor) <= 5.0
 
 
+def test_two_429s_with_few_successes_between_them_bound_the_limit() -> None:
+    # Clean periods a little over a limit of 2 ran on a burst of 5 and raised the floor to
+    # 2.6; two 429s 0.92 s apart with one success between say the limit is under 2 / 0.92.
+    governor, clock = throttled(5)
+    governor.rate = governor.floor = 2.6
+    governor.ceiling = 2.7
+    send(governor, clock, refused=True)
+    clock.advance(0.46)
+    send(governor, clock, refused=False)
+    clock.advance(0.46)
+    send(governor, clock, refused=True)
+    bound = 2 / 0.92 * (1 + rate_limit.BOUND_MARGIN)  # from the two; the first burst's
+    assert 2.0 < governor.ceiling <= bound  # 429, a little earlier, gives a little less
+    assert paced_rate(governor) < bound
+    assert governor.floor * rate_limit.CLOSE <= governor.ceiling
+
+
+@pytest.mark.parametrize("between", [2, 3])
+def test_429s_with_half_the_burst_between_them_bound_nothing(between: int) -> None:
+    # After 2 successes of a burst of 5 the bucket may have filled: nothing sure is learnt.
+    governor, clock = throttled(5)
+    governor.rate = governor.floor = 2.6
+    governor.ceiling = 2.7
+    send(governor, clock, refused=True)
+    for _ in range(between):
+        clock.advance(0.5)
+        send(governor, clock, refused=False)
+    clock.advance(0.5)
+    send(governor, clock, refused=True)  # (between + 1) / 0.5 (between + 1) s would be 2.06
+    assert governor.ceiling > 2.5
+
+
+@pytest.mark.parametrize("rate", [2.0, 5.0, 20.0, 50.0])
+@pytest.mark.parametrize("burst", [1, 2, 5, 0])
+@pytest.mark.parametrize("jitter", [0.0, 12.0])
+def test_the_bound_from_429s_is_never_under_the_limit(
+    monkeypatch: pytest.MonkeyPatch, rate: float, burst: int, jitter: float
+) -> None:
+    bounds: list[float] = []
+    bound_of = RateGovernor._bound
+
+    def recorded(governor: RateGovernor, sent_at: float) -> float | None:
+        bound = bound_of(governor, sent_at)
+        if bound is not None:
+            bounds.append(bound)
+        return bound
+
+    monkeypatch.setattr(RateGovernor, "_bound", recorded)
+    simulate(rate, burst or int(rate), 20.0, jitter=jitter)
+    assert all(bound >= rate for bound in bounds), min(bounds)
+
+
 @pytest.mark.parametrize(("rate", "burst"), [(20.0, 5), (50.0, 1)])
 def test_a_limit_that_halves_and_returns_is_followed(rate: float, burst: int) -> None:
     third = 20.0 / 3  # as the benchmark: halved from a third of 20 s to two thirds
