@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 import typing as t
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tap_udemy_business.in_flight import InFlightLimit
 from tap_udemy_business.list_page import Page, with_page_number
 from tap_udemy_business.urls import describe_url, origin_of
 
@@ -81,6 +83,9 @@ class ReadAhead(t.NamedTuple):
     #: Pages held at most, in or not (memory): pages that came in out of order (a later
     #: query's, read while an earlier first page waited) take no place of a request.
     pages: int
+    #: Whether the requests are paced (the rate governor's read-ahead then holds as it
+    #: is); unpaced, the reader keeps fewer requests ahead while its consumer needs fewer.
+    paced: bool = False
 
 
 class Pacing(t.Protocol):
@@ -241,6 +246,12 @@ def _pages_left(slots: deque[_Slot | _Plan]) -> int | None:
     return left
 
 
+def _answer_seconds(page: Page) -> float | None:
+    """How long the request for `page` took to be answered, if known."""
+    response = page.response
+    return None if response is None else response.elapsed.total_seconds()
+
+
 def _page_key(url: str) -> str:
     """A URL as the page it names, however it is spelled.
 
@@ -277,13 +288,15 @@ class PageReader:
     account and the endpoint): anything else is refused before a request is made to it.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the last three are keywords, for the stream and tests
         self,
         fetch: Callable[[str], Page],
         concurrency: int,
         cancel: threading.Event | None = None,
+        *,
         logger: logging.Logger | None = None,
         pacing: Pacing | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """Use `fetch(url)` (with its own retries) to read one page.
 
@@ -295,11 +308,14 @@ class PageReader:
             logger: where warnings about a query's `count` go (this module's if unset).
             pacing: what paces the requests (the rate governor), told how far the read
                 may go ahead and how many pages it has left (see `Pacing`).
+            clock: seconds, for the time the consumer spends on a page (`InFlightLimit`).
         """
         self._fetch = fetch
         self._cancel = cancel
         self._concurrency = concurrency
         self._base_ahead = 1 if concurrency == 1 else 2 * concurrency
+        self._in_flight = InFlightLimit(self._base_ahead)
+        self._clock = clock
         self._pacing = pacing
         self._handed_out = False  # whether every query of the read has become a slot
         self._logger = logger or LOGGER
@@ -307,10 +323,17 @@ class PageReader:
 
     @property
     def _ahead(self) -> ReadAhead:
-        """How far ahead of the consumer: twice the concurrency, more when paced."""
+        """How far ahead of the consumer: twice the concurrency, more when paced.
+
+        Unpaced, requests are kept to what the consumer needs (`InFlightLimit`).
+        """
         if self._pacing is None or self._concurrency == 1:
-            return ReadAhead(self._base_ahead, self._base_ahead)
-        return self._pacing.read_ahead(self._base_ahead)
+            ahead = ReadAhead(self._base_ahead, self._base_ahead)
+        else:
+            ahead = self._pacing.read_ahead(self._base_ahead)
+        if ahead.paced:
+            return ahead
+        return ahead._replace(requests=min(ahead.requests, self._in_flight.limit))
 
     def read(self, queries: Sequence[Query]) -> Iterator[tuple[Query, Page]]:
         """Yield `(query, page)` for every page of every query, in order.
@@ -334,6 +357,7 @@ class PageReader:
         # without holding up the others: requests in flight are capped by the governor.
         workers = self._concurrency * RETRY_HEADROOM
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page")
+        consumer: float | None = None  # seconds the consumer spent on the page before
         try:
             while True:
                 self._fill(slots, pending, executor)
@@ -342,6 +366,8 @@ class PageReader:
                 self._await_head(slots, pending, executor)
                 slot = self._head(slots)
                 page = t.cast("Future[Page]", slot.future).result()
+                if consumer is not None:
+                    self._in_flight.took(_answer_seconds(page), consumer)
                 self._check_count(slot, page)
                 try:
                     queued = self._advance(slot, page, slots)
@@ -350,7 +376,9 @@ class PageReader:
                     raise
                 if queued:  # the pages it leads to go out before the consumer takes it
                     self._fill(slots, pending, executor)
+                handed = self._clock()
                 yield slot.read.query, page
+                consumer = self._clock() - handed
         except BaseException:
             if self._cancel is not None:
                 self._cancel.set()

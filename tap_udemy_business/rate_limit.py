@@ -316,7 +316,7 @@ class RateGovernor:
             rate *= START_GROWTH
         seconds = AHEAD_SECONDS + min(MAX_RETRY_AHEAD, self._retry_after)
         requests = max(base, min(MAX_AHEAD, math.ceil(rate * seconds)))
-        return ReadAhead(requests, max(requests, MAX_AHEAD))
+        return ReadAhead(requests, max(requests, MAX_AHEAD), paced=True)
 
     def remaining(self, pages: int | None) -> None:
         """Hear how many pages the read has left (None: not known yet).

@@ -81,7 +81,7 @@ def test_an_unthrottled_governor_does_not_pace() -> None:
     for _ in range(100):
         send(governor, clock, refused=False)
     assert governor.rate is None
-    assert governor.read_ahead(8) == (8, 8)
+    assert governor.read_ahead(8) == (8, 8, False)  # not paced
 
 
 def test_the_first_429_paces_at_what_got_through() -> None:
@@ -385,12 +385,13 @@ def test_a_paced_governor_reads_further_ahead() -> None:
     send(governor, clock, refused=True)  # Retry-After 1 s
     governor.rate, governor.ceiling = 10.0, 11.0
     # The head of the line waits out its Retry-After: read ahead 1 s more than that.
-    assert governor.read_ahead(16) == (10 * (rate_limit.AHEAD_SECONDS + 1), rate_limit.MAX_AHEAD)
+    ahead = (10 * (rate_limit.AHEAD_SECONDS + 1), rate_limit.MAX_AHEAD, True)  # paced
+    assert governor.read_ahead(16) == ahead
     governor.ceiling = math.inf  # still growing: for the rate to come
     growing = 10 * rate_limit.START_GROWTH * (rate_limit.AHEAD_SECONDS + 1)
     assert governor.read_ahead(16).requests == growing
     governor.rate = 1000.0
-    assert governor.read_ahead(16) == (rate_limit.MAX_AHEAD, rate_limit.MAX_AHEAD)
+    assert governor.read_ahead(16) == (rate_limit.MAX_AHEAD, rate_limit.MAX_AHEAD, True)
 
 
 def test_requests_are_spaced_at_the_paced_rate() -> None:
