@@ -52,6 +52,7 @@ from harness import (
     make_catalogs,
     open_portal,
     status_kb,
+    warm_the_bytecode_cache,
 )
 
 if TYPE_CHECKING:
@@ -339,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text, flush=True)
 
     started = time.perf_counter()
+    warm_the_bytecode_cache()
     for line in machine():
         out(line)
     mode = "quick (small sizes)" if args.quick else "full"
