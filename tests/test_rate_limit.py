@@ -695,3 +695,24 @@ def test_a_throttled_sync_reads_everything_and_paces_under_the_limit(
     refused = sum(record.status == 429 for record in fresh_portal.requests)
     # The first burst and the search cost some 429s; then it is paced, not hammering.
     assert 0 < refused < len(fresh_portal.requests) / 4
+
+
+def test_a_refused_url_is_asked_again_only_once_its_retry_after_has_passed(
+    fresh_portal: SandboxPortal,
+) -> None:
+    # The portal logs when it answered each request, and the Retry-After it gave.
+    config = {**fresh_portal.tap_config(), "page_size": 4}
+    catalog = catalog_selecting(config, ("user_progress",))
+    fresh_portal.faults = FaultParams(rate_limit_rps=40, rate_limit_burst=2)
+    run_tap(config, catalog=catalog)
+    due: dict[tuple[str, str], float] = {}  # a refused URL: when its Retry-After is over
+    after_due = []  # for each refused URL asked again: how long after that
+    for record in fresh_portal.requests:
+        url = (record.path, record.raw_query)
+        if url in due:
+            after_due.append(record.at - due.pop(url))
+        if record.status == 429:
+            assert record.retry_after is not None
+            due[url] = record.at + float(record.retry_after)
+    assert after_due, "no URL was refused and asked again: the test would prove nothing"
+    assert min(after_due) >= 0

@@ -180,15 +180,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(min(int(length), 1 << 20))
             self.close_connection = self.close_connection or int(length) > 1 << 20
 
-    def _record(self, status: int, size: int = 0) -> None:
+    def _record(
+        self, status: int, size: int = 0, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         """Log before answering, so a client that has its answer always finds it logged."""
         record = RequestRecord(
-            self._raw_path, self._query, self._auth_ok, status, self._host, size, self._raw_query
+            self._raw_path,
+            self._query,
+            self._auth_ok,
+            status,
+            self._host,
+            size,
+            self._raw_query,
+            at=time.monotonic(),
+            retry_after=next((value for name, value in headers if name == "Retry-After"), None),
         )
         self._server().portal._log.append(record)  # noqa: SLF001
 
     def _answer(self, status: int, body: bytes, *headers: tuple[str, str]) -> None:
-        self._record(status, len(body))
+        self._record(status, len(body), headers)
         self._send(status, body, headers)
 
     def _not_allowed(self) -> None:

@@ -23,6 +23,10 @@ class RequestRecord:
     bytes: int = 0
     #: The query string exactly as sent (``query`` keeps one value per name).
     raw_query: str = ""
+    #: When it was answered, in monotonic seconds (the answer goes out just after).
+    at: float = 0.0
+    #: The answer's ``Retry-After``, as sent (None without one).
+    retry_after: str | None = None
 
 
 class RequestLog:
