@@ -264,6 +264,25 @@ def test_fields_no_schema_documents_are_folded_away_whatever_the_key_order(
         assert all(next(reversed(record)) == "undocumented_fields" for record in checked)
 
 
+def test_one_field_no_schema_documents_is_folded_away_in_every_record() -> None:
+    """The usual case (a new field in every record of a page) goes the one-field way."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "undocumented_fields": {"type": ["object", "null"]},
+        },
+        "required": ["id"],
+    }
+    checker = RecordChecker(schema, key_fields=("id",))
+    page = [{"id": n, "zone": zone} for n, zone in enumerate(["UTC", None, {"tz": 1}])]
+    assert checker.check(page, URL) == [
+        {"id": 0, "undocumented_fields": {"zone": "UTC"}},
+        {"id": 1, "undocumented_fields": {"zone": None}},
+        {"id": 2, "undocumented_fields": {"zone": {"tz": 1}}},
+    ]
+
+
 def test_a_page_of_known_shapes_still_sets_aside_what_does_not_fit() -> None:
     """A shape validated once lets its like through; a new one on the same page is judged."""
     schema = {
