@@ -113,8 +113,22 @@ class _Counter(threading.Thread):
         self._stream.close()
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started that still run (from ``/proc``; empty if unreadable)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
 class _HighWater(threading.Thread):
-    """Polls the child's ``VmHWM`` (the fallback when ``ru_maxrss`` cannot be trusted)."""
+    """Polls the child's ``VmHWM``, and its own children's (the tap's page worker).
+
+    The child's own peak is the fallback when ``ru_maxrss`` cannot be trusted. Its
+    children's peaks are added to it: ``ru_maxrss`` from ``wait4`` is the larger of a
+    process's and its children's, never their sum, and both hold memory at once.
+    """
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
@@ -122,6 +136,12 @@ class _HighWater(threading.Thread):
         self._interval = interval
         self._done = threading.Event()
         self.kb = 0
+        self._children: dict[int, int] = {}
+
+    @property
+    def children_kb(self) -> int:
+        """The sum of the peaks seen of each of the child's own children."""
+        return sum(self._children.values())
 
     @override
     def run(self) -> None:
@@ -130,6 +150,9 @@ class _HighWater(threading.Thread):
             if value is None:
                 return
             self.kb = max(self.kb, value)
+            for child in children_of(self._pid):
+                peak = status_kb(child, "VmHWM") or 0
+                self._children[child] = max(self._children.get(child, 0), peak)
             self._done.wait(self._interval)
 
     def stop(self) -> None:
@@ -163,7 +186,8 @@ def measure(label: str, command: Sequence[str], *, count_lines: bool) -> Measure
         counter.join()
         stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 4000))
         tail = stderr.read().decode("utf-8", "replace")
-    rss_kb = usage.ru_maxrss if usage.ru_maxrss > own_hwm_kb else high_water.kb
+    own_kb = usage.ru_maxrss if usage.ru_maxrss > own_hwm_kb else high_water.kb
+    rss_kb = own_kb + high_water.children_kb
     return Measurement(
         label=label,
         records=counter.count,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import logging
+import os
 import threading
 import typing as t
 from importlib.metadata import version
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 from tap_udemy_business.auth import PinnedBasicAuth
 from tap_udemy_business.rate_limit import governor_for
+from tap_udemy_business.remote_pages import PageWorker, available_cpus
 from tap_udemy_business.settings import base_url, is_loopback_host
 from tap_udemy_business.transport import Transport
 
@@ -75,6 +77,37 @@ class ApiSession:
         #: portal's, which tests advance); anywhere else a far-off date is a skewed clock.
         self._may_simulate = is_loopback_host(urlsplit(self.base_url).hostname or "")
         self._skew_reported = threading.Lock()
+        self._use_worker = (
+            bool(config.get("page_worker", True)) and os.name == "posix" and available_cpus() > 1
+        )
+        self._worker: PageWorker | None = None
+
+    @property
+    def page_worker(self) -> PageWorker | None:
+        """The page worker (started on first use); None when pages are parsed here.
+
+        None with `page_worker` off, on a machine that lets the tap use one CPU only (a
+        second process would only add copying), off POSIX (the worker's pipes are passed
+        as file descriptors), and where the worker cannot start (one warning says why).
+        Called from the main thread only, as reads begin.
+        """
+        if self._worker is None and self._use_worker:
+            try:
+                self._worker = PageWorker()
+            except OSError as exc:
+                self._use_worker = False
+                LOGGER.warning(
+                    "The page worker could not be started (%s): pages are parsed in the "
+                    "tap's process.",
+                    exc,
+                )
+        return self._worker
+
+    def close(self) -> None:
+        """Stop the page worker, if one runs (the next read starts another)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
 
     def note_server_date(self, response: requests.Response) -> None:
         """Keep the date the latest answer gave as `server_date` (the probe report reads it).

@@ -8,6 +8,7 @@ reader (`concurrency.py`) and how records become messages (`fast_path.py`).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import typing as t
 from collections import deque
@@ -26,16 +27,19 @@ from tap_udemy_business.concurrency import (
     PagingError,
     Query,
 )
+from tap_udemy_business.data_errors import InvalidBody, UnusableData
 from tap_udemy_business.errors import (
     EndpointUnavailableError,
+    InvalidBodyError,
     SyncAbortedError,
     UdemyFatalError,
     UnsafeLinkError,
 )
-from tap_udemy_business.fast_path import PagedStream
+from tap_udemy_business.fast_path import PagedStream, PreparedPage
 from tap_udemy_business.pages import parse_page
 from tap_udemy_business.progress import Progress
 from tap_udemy_business.records import UNDOCUMENTED, Record, RecordChecker
+from tap_udemy_business.remote_pages import HeldPage
 from tap_udemy_business.responses import check_response
 from tap_udemy_business.retries import (
     RETRIABLE_ERRORS,
@@ -57,6 +61,9 @@ if t.TYPE_CHECKING:
 
     from tap_udemy_business.api_session import ApiSession
     from tap_udemy_business.list_page import Page
+    from tap_udemy_business.remote_pages import PageWorker
+
+_T = t.TypeVar("_T")
 
 
 class UdemyStream(PagedStream, RESTStream[t.Any]):
@@ -87,6 +94,10 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         self.fields_type = self.record_class
         #: Every answer (retried ones too) not yet logged as `http_request_duration`.
         self._answered: deque[requests.Response] = deque()
+        #: The page worker the current read's pages are parsed by; None: parsed here.
+        self._worker: PageWorker | None = None
+        #: Queries read so far (a page worker tells `learner_key`s apart within one).
+        self._queries = itertools.count()
 
     @property
     def api_session(self) -> ApiSession:
@@ -136,10 +147,10 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         default field set, so a wrong guess would silently lose fields. Each stream's
         first page is requested alone, and its records tell the right name.
         """
-        classes = {record.get("_class") for record in page.records}
+        classes = page.record_classes()
         if len(classes) != 1:
             return
-        found = classes.pop()
+        (found,) = classes
         if isinstance(found, str) and found and found != self.fields_type:
             self.logger.info(
                 "Stream '%s': the API's records are of type '%s', not '%s': asking for fields[%s]",
@@ -188,7 +199,11 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         self._answered.append(response)
         self.api_session.note_server_date(response)
         self.validate_response(response)
-        page = parse_page(response.content, describe_url(url))
+        worker = self._worker
+        if worker is not None:
+            page = worker.parse(response.content, describe_url(url))
+        else:
+            page = _as_udemy_errors(parse_page, response.content, describe_url(url))
         release_body(response)
         page.response = response
         self.api_session.governor.on_success()
@@ -228,7 +243,7 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
                     self.progress.units_done = query.units
                 request_counter.increment()
                 self.log_request_durations()
-                self.progress.page(len(page.records))
+                self.progress.page(page.size)
                 yield query, page
 
     def log_request_durations(self) -> None:
@@ -253,13 +268,14 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
             )
 
     @override
-    def pages(self, context: Context | None) -> Iterator[list[Record]]:
+    def pages(self, context: Context | None) -> Iterator[list[Record] | PreparedPage]:
         """`read_pages`, where a missing optional endpoint is no error: a warning and no pages.
 
         Also where a read ends, however it ends: the last request durations are logged
         and the records set aside are reported.
         """
         emitted = False
+        self._worker = self._page_worker()
         try:
             for records in self.read_pages(context):
                 emitted = True
@@ -271,10 +287,40 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
                 "Skipping stream '%s': the organization has no access to it (%s)", self.name, exc
             )
         finally:
+            worker, self._worker = self._worker, None
+            if worker is not None:
+                set_aside, undated = worker.forget(self.name)
+                for name, kind, count in set_aside:
+                    self._checker.set_aside[name, kind] += count
+                for name, count in undated:
+                    self._checker.undated[name] += count
             self.log_request_durations()
             self._checker.report(self.name, self.logger)
 
-    def read_pages(self, context: Context | None) -> Iterator[list[Record]]:  # noqa: ARG002
+    def _page_worker(self) -> PageWorker | None:
+        """The page worker for this read, told about the stream; None to parse here.
+
+        Only the page loop writes what it prepares, and only pages whose records share
+        one bookmark value (or a stream without one) can be written from it, with every
+        property selected.
+        """
+        if not self.page_loop or self.deselects():
+            return None
+        if self.replication_key and not self.one_bookmark_value_per_page:
+            return None
+        worker = self.api_session.page_worker
+        if worker is not None:
+            worker.open_stream(self.name, self.schema, self.primary_keys, self.learner_spec())
+        return worker
+
+    def learner_spec(self) -> dict[str, list[str]] | None:
+        """What a page worker needs to give records their `learner_key`; None: no key."""
+        return None
+
+    def read_pages(
+        self,
+        context: Context | None,  # noqa: ARG002 - one read for the whole list
+    ) -> Iterator[list[Record] | PreparedPage]:
         """Read the endpoint's whole list (the catalog endpoints are small).
 
         The first page comes first, alone, to learn the records' `_class`: read on from
@@ -284,6 +330,15 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         query = Query(url, page=first) if url else Query(self.query_url())
         for _query, page in self.read_queries([query]):
             yield self.checked(page)
+
+    def held(
+        self, page: Page, window: tuple[str, str] | None, query: int, *, starts_query: bool
+    ) -> HeldPage:
+        """A page the worker holds, to be written from its lines (see `PreparedPage`)."""
+        assert self._worker is not None  # noqa: S101 - only held while a worker reads
+        key = self.replication_key
+        bookmark = {} if not key or window is None else {key: window[0]}
+        return HeldPage(self._worker, page, self.name, window, query, bookmark, starts_query)
 
     def first_page(self, url_of: Callable[[], str]) -> tuple[Page, str | None]:
         """Request a query's first page on its own, to learn the records' `_class` from it.
@@ -307,9 +362,17 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
     def _checker(self) -> RecordChecker:
         return RecordChecker(self.schema, key_fields=self.primary_keys)
 
-    def checked(self, page: Page) -> list[Record]:
-        """The page's records, fit for the stream's schema (see `records.py`)."""
-        return self._checker.check(page.records, page.url)
+    def checked(self, page: Page) -> list[Record] | HeldPage:
+        """The page's records, fit for the stream's schema (see `records.py`).
+
+        A page the worker holds is checked there, as it is written.
+
+        Raises:
+            UdemyFatalError: a record cannot be loaded (it lacks a key field).
+        """
+        if page.held is not None:
+            return self.held(page, None, 0, starts_query=False)
+        return _as_udemy_errors(self._checker.check, page.records, page.url)
 
     # Errors and retries
 
@@ -379,6 +442,21 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
             details.get("tries", 0),
             details.get("wait", 0.0),
         )
+
+
+def _as_udemy_errors(function: Callable[..., _T], *args: t.Any) -> _T:
+    """`function(*args)`, what it finds wrong with a page raised as the SDK's errors.
+
+    Raises:
+        InvalidBodyError: the body is not JSON (retried).
+        UdemyFatalError: a page or record no target could load.
+    """
+    try:
+        return function(*args)
+    except InvalidBody as exc:
+        raise InvalidBodyError(str(exc)) from None
+    except UnusableData as exc:
+        raise UdemyFatalError(str(exc)) from None
 
 
 def _path_of(url: str) -> str:

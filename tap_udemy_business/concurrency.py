@@ -514,7 +514,7 @@ class PageReader:
         """
         read = slot.read
         read.planned = True
-        per_page = len(page.records)
+        per_page = page.size
         last = -(-page.count // per_page) if per_page else 0  # exact for any count
         if last < 2:  # noqa: PLR2004 - page 2 is the first one derived
             slot.follow = True
@@ -565,7 +565,7 @@ class PageReader:
             PagingError: the link leads back to a page already read (a loop).
         """
         read = slot.read
-        read.rows += len(page.records)
+        read.rows += page.size
         read.pages += 1
         next_url = page.next_url
         if next_url is None:

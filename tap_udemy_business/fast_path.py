@@ -42,10 +42,10 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL as INCREMENTAL
 from singer_sdk.streams import core as sdk_stream_core
 from typing_extensions import override
 
-from tap_udemy_business.writer import FastSingerWriter
+from tap_udemy_business.writer import FastSingerWriter, envelope
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from singer_sdk.helpers.types import Context
 
@@ -109,6 +109,35 @@ def _sdk_clock() -> dt.datetime:
     return clock().astimezone(dt.UTC)
 
 
+class PreparedPage(abc.ABC):
+    """A page whose RECORD lines are made elsewhere (by the page worker), not its records.
+
+    Only the page loop writes one: the streams yield them only when it runs
+    (`PagedStream.page_loop`), and every record of one shares the page's bookmark value.
+    """
+
+    #: The replication key and the value every record of the page has; empty without one.
+    bookmark: Record
+    #: Whether the page is the first of a query that follows another: the stream's state
+    #: is written before it, as a stream writes it before a page of its own.
+    starts_query: bool
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """How many records the page has."""
+
+    @abc.abstractmethod
+    def request(self, head: bytes, tail: bytes, ends: Sequence[int]) -> None:
+        """Ask for the page's RECORD lines between `head` and `tail`, in runs ending at `ends`.
+
+        They are made while the page before is written; `lines` waits for them.
+        """
+
+    @abc.abstractmethod
+    def lines(self) -> Sequence[bytes | memoryview]:
+        """The lines asked for: one piece per run."""
+
+
 class PagedStream(Stream):
     """A stream whose records come a page at a time, emitted a page at a time when it may.
 
@@ -128,15 +157,29 @@ class PagedStream(Stream):
     #: page loop then spares itself a look at each); else each page is checked.
     one_bookmark_value_per_page: t.ClassVar[bool] = False
 
+    #: Whether the page loop is what writes the current read's records (then `pages` may
+    #: yield `PreparedPage`s); False while singer-sdk's own loop runs.
+    page_loop: bool = False
+
     @abc.abstractmethod
-    def pages(self, context: Context | None) -> Iterator[list[Record]]:
-        """Yield the stream's records, a page (a list, in bookmark order) at a time."""
+    def pages(self, context: Context | None) -> Iterator[list[Record] | PreparedPage]:
+        """Yield the stream's records, a page (a list, in bookmark order) at a time.
+
+        `PreparedPage`s only while `page_loop` is set.
+        """
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Record]:
         """The records of every page, one by one: what singer-sdk's loop reads."""
         for records in self.pages(context):
+            if isinstance(records, PreparedPage):  # pragma: no cover - a stream's bug
+                msg = "a prepared page reached singer-sdk's loop"
+                raise TypeError(msg)
             yield from records
+
+    def deselects(self) -> bool:
+        """Whether the catalog deselects some of the stream's properties."""
+        return any(not selected for breadcrumb, selected in self.mask.items() if breadcrumb)
 
     @override
     def _increment_stream_state(
@@ -197,7 +240,11 @@ class PagedStream(Stream):
             )
             yield from super()._sync_records(context, write_messages=write_messages)
         else:
-            yield from self._sync_pages()
+            self.page_loop = True
+            try:
+                yield from self._sync_pages()
+            finally:
+                self.page_loop = False
         if write_messages:
             self._confirm_records()
 
@@ -267,7 +314,7 @@ class PagedStream(Stream):
         loop); this one yields each page's last record, sparing a step per record.
         """
         writer = t.cast("FastSingerWriter", self._tap.message_writer)
-        deselects = any(not selected for breadcrumb, selected in self.mask.items() if breadcrumb)
+        deselects = self.deselects()
         record_counter = self.get_record_counter()
         timer = self.get_sync_timer()
         written = 0
@@ -275,16 +322,29 @@ class PagedStream(Stream):
             record_counter.with_context({})
             timer.with_context({})
             self._write_starting_replication_value(None)
-            for records in self.pages(None):
-                if not records:
-                    continue
-                if deselects:
-                    for record in records:
-                        pop_deselected_record_properties(record, self.schema, self.mask)
-                self._write_page(writer, records, written)
+            pending: tuple[PreparedPage, int] | None = None  # asked for, not yet written
+            pages = self.pages(None)
+            while (records := self._next_page(pages, writer, pending)) is not None:
+                if isinstance(records, PreparedPage):
+                    # Its lines are made while the page before it is written.
+                    self._ask_lines(records, written)
+                if pending is not None:
+                    record_counter.increment(len(pending[0]))
+                    yield self._write_prepared(writer, *pending)
+                    pending = None
+                if isinstance(records, PreparedPage):
+                    pending = (records, written)
+                elif records:
+                    if deselects:
+                        for record in records:
+                            pop_deselected_record_properties(record, self.schema, self.mask)
+                    self._write_page(writer, records, written)
+                    record_counter.increment(len(records))
+                    yield records[-1]
                 written += len(records)
-                record_counter.increment(len(records))
-                yield records[-1]
+            if pending is not None:
+                record_counter.increment(len(pending[0]))
+                yield self._write_prepared(writer, *pending)
             self._finalize_state(self.get_context_state(None))
         self._finalize_state(self.stream_state)
         self._write_state_message()
@@ -321,6 +381,56 @@ class PagedStream(Stream):
             if (written + end) % frequency == 0:
                 self._write_state_message()
             start = end
+
+    def _next_page(
+        self,
+        pages: Iterator[list[Record] | PreparedPage],
+        writer: FastSingerWriter,
+        pending: tuple[PreparedPage, int] | None,
+    ) -> list[Record] | PreparedPage | None:
+        """The next page, None after the last; a failure first writes the page pending.
+
+        Its records were read before the failure, and a page loop without prepared pages
+        would have written them already.
+        """
+        try:
+            return next(pages)
+        except StopIteration:
+            return None
+        except BaseException:
+            if pending is not None:
+                self._write_prepared(writer, *pending)
+            raise
+
+    def _ask_lines(self, page: PreparedPage, written: int) -> None:
+        """Ask for a prepared page's lines: the envelope, by the SDK's clock, and its runs."""
+        head, tail = envelope(self.name, version=self._stream_version, time_extracted=_sdk_clock())
+        ends = _run_ends(len(page), written, self.STATE_MSG_FREQUENCY, one_value=True)
+        page.request(head, tail, list(ends) if len(page) else [])
+
+    def _write_prepared(self, writer: FastSingerWriter, page: PreparedPage, written: int) -> Record:
+        """`_write_page` for a page whose lines come ready: the same runs and STATEs.
+
+        A STATE goes first when the page starts a query (the one before it is over), as
+        the streams write one before a page of their own.
+
+        Returns:
+            The page's bookmark (what the loop yields for it).
+        """
+        lines = page.lines()
+        if page.starts_query:
+            self._write_state_message()
+        ends = _run_ends(len(page), written, self.STATE_MSG_FREQUENCY, one_value=True)
+        start = 0
+        for end, run in zip(ends if len(page) else (), lines, strict=True):
+            writer.write_lines(run)
+            self.state_manager.is_flushed = False
+            if start == 0:
+                self._increment_stream_state(page.bookmark, context=None)
+            if (written + end) % self.STATE_MSG_FREQUENCY == 0:
+                self._write_state_message()
+            start = end
+        return page.bookmark
 
     def _one_bookmark_value(self, records: list[Record]) -> bool:
         """Whether the records share one (non-null) bookmark value, or there is no bookmark."""

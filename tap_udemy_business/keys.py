@@ -95,3 +95,22 @@ class LearnerKeys:
         if all(value is None for value in facts):
             facts.append(window)
         return "a:" + _digest("\x1f".join("" if v is None else str(v) for v in facts))
+
+
+def stamp_window(
+    records: list[Record],
+    window: tuple[str, str],
+    seen: dict[tuple[t.Any, ...], int],
+    learners: LearnerKeys,
+) -> None:
+    """Give a window's records what the tap derives: the window and their `learner_key`.
+
+    Args:
+        records: a page of the window's request, in the API's order.
+        window: the request's `from_date` and `to_date`.
+        seen: the `a:` keys given so far in this request (its pages share it).
+        learners: the stream's `LearnerKeys`.
+    """
+    for record in records:
+        record["from_date"], record["to_date"] = window
+    learners.stamp(records, seen, window[0])

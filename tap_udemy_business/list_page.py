@@ -17,13 +17,40 @@ if t.TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Page:
-    """A parsed page: its records, the total `count` of the query, and the `next` link."""
+    """A parsed page: its records, the total `count` of the query, and the `next` link.
+
+    A page parsed by the page worker (`remote_pages.py`) leaves its records there: then
+    `records` is empty, `held` is the worker's number for them, and `size` and `classes`
+    say what the records themselves would.
+    """
 
     url: str
     count: int
     next_url: str | None
     records: list[dict[str, t.Any]]
     response: requests.Response | None = field(default=None, repr=False)
+    #: The page worker's number for the records it holds; None when they are `records`.
+    held: int | None = None
+    #: How many records the page has (`len(records)` unless they are held).
+    size: int = -1
+    #: The distinct `_class` values of held records (see `record_classes`).
+    classes: list[t.Any] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        """Count the records the page has in hand."""
+        if self.held is None:
+            self.size = len(self.records)
+
+    def record_classes(self) -> list[t.Any]:
+        """The distinct `_class` values of the page's records (null for a record without).
+
+        Told apart by `repr`, so values a set cannot hold (an object sent as `_class`)
+        count too; a list, so it can cross to the tap from the page worker.
+        """
+        if self.held is not None:
+            return self.classes
+        values = (record.get("_class") for record in self.records)
+        return list({repr(value): value for value in values}.values())
 
 
 def with_page_number(next_url: str, page: int) -> str:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from tap_udemy_business.errors import InvalidBodyError, UdemyFatalError
+from tap_udemy_business.data_errors import InvalidBody, UnusableData
 from tap_udemy_business.list_page import Page
 
 #: Where a page's warnings go unless a logger is given: the tap's own.
@@ -41,8 +41,8 @@ def parse_page(content: bytes, url: str, logger: logging.Logger | None = None) -
         The page.
 
     Raises:
-        InvalidBodyError: the body is not JSON (truncated or garbled); retried.
-        UdemyFatalError: the JSON is not `{count, next, previous, results: [...]}`.
+        InvalidBody: the body is not JSON (truncated or garbled); worth asking again.
+        UnusableData: the JSON is not `{count, next, previous, results: [...]}`.
     """
     try:
         body = orjson.loads(content)
@@ -50,11 +50,11 @@ def parse_page(content: bytes, url: str, logger: logging.Logger | None = None) -
         body = _parse_lone_surrogates(content, url, logger or LOGGER)
         if body is _NOT_JSON:
             msg = f"Invalid JSON in the response from {url} ({len(content)} bytes): {exc}"
-            raise InvalidBodyError(msg) from None
+            raise InvalidBody(msg) from None
     problem = _shape_problem(body)
     if problem:
         msg = f"Unexpected response from {url}: {problem}."
-        raise UdemyFatalError(msg)
+        raise UnusableData(msg)
     return Page(url=url, count=body["count"], next_url=body.get("next"), records=body["results"])
 
 

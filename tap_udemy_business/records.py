@@ -28,7 +28,7 @@ from operator import is_not, itemgetter, methodcaller, setitem
 
 import fastjsonschema
 
-from tap_udemy_business.errors import UdemyFatalError
+from tap_udemy_business.data_errors import UnusableData
 
 if t.TYPE_CHECKING:
     import logging
@@ -210,7 +210,7 @@ class RecordChecker:
         """Fold undocumented fields away, mend what does not fit; return `records`.
 
         Raises:
-            UdemyFatalError: a record lacks a field its key is built from (names the URL).
+            UnusableData: a record lacks a field its key is built from (names the URL).
         """
         order = self._fold(records)
         known = self._known
@@ -307,7 +307,7 @@ class RecordChecker:
         for name in self._essential:
             if record.get(name) is None:
                 msg = f"A record from {url} has no '{name}', which its key is built from."
-                raise UdemyFatalError(msg)
+                raise UnusableData(msg)
         for name, value in list(record.items()):
             if name == UNDOCUMENTED or name not in self._properties or self._fits(name, value):
                 continue
@@ -316,14 +316,14 @@ class RecordChecker:
                     f"A record from {url} has a {json_type(value)} as '{name}', which its "
                     f"key is built from; expected {'/'.join(_types(self._properties[name]))}."
                 )
-                raise UdemyFatalError(msg)
+                raise UnusableData(msg)
             self.set_aside[name, json_type(value)] += 1
             self._set_aside(record, name, value)
         try:
             self._validate(record)
         except fastjsonschema.JsonSchemaValueException as exc:  # the schema itself is off
             msg = f"Unexpected record from {url}: {exc.message}."
-            raise UdemyFatalError(msg) from None
+            raise UnusableData(msg) from None
 
     def _fits(self, name: str, value: t.Any) -> bool:
         validate = self._field_validators.get(name)

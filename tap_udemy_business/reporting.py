@@ -31,7 +31,7 @@ from typing_extensions import override
 from tap_udemy_business.client import UdemyStream
 from tap_udemy_business.concurrency import Query
 from tap_udemy_business.errors import UdemyFatalError
-from tap_udemy_business.keys import LEARNER_KEY, LearnerKeys
+from tap_udemy_business.keys import LEARNER_KEY, LearnerKeys, stamp_window
 from tap_udemy_business.settings import parse_day
 
 if t.TYPE_CHECKING:
@@ -39,6 +39,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
+    from tap_udemy_business.fast_path import PreparedPage
     from tap_udemy_business.list_page import Page
     from tap_udemy_business.records import Record
 
@@ -103,25 +104,38 @@ class ReportingStream(UdemyStream):
 
     @cached_property
     def _learner_keys(self) -> LearnerKeys:
-        others = [k for k in self.primary_keys if k not in self.tap_added_fields]
-        return LearnerKeys(others, self.learner_facts)
+        spec = t.cast("dict[str, list[str]]", self.learner_spec())
+        return LearnerKeys(spec["keys"], spec["facts"])
 
     @override
-    def read_pages(self, context: Context | None) -> Iterator[list[Record]]:
+    def read_pages(self, context: Context | None) -> Iterator[list[Record] | PreparedPage]:
         """Yield the pages of every window of the read's plan, in order."""
         queries = self.queries(self.plan(context))
         previous = None
         seen: dict[tuple[t.Any, ...], int] = {}
+        number = 0
         for query, page in self.read_queries(queries, total_units=len(queries)):
+            starts_query = query is not previous and previous is not None
             if query is not previous:
-                if previous is not None:
-                    # Every record of the previous window has been emitted and counted in
-                    # the bookmark: say so now, so a killed run resumes from this window.
-                    self._write_state_message()
                 previous = query
                 seen = {}
-            self.stamp(page, t.cast("tuple[str, str]", query.window), seen)
+                number = next(self._queries)
+            window = t.cast("tuple[str, str]", query.window)
+            if page.held is not None:  # stamped and checked by the worker, as it is written
+                yield self.held(page, window, number, starts_query=starts_query)
+                continue
+            if starts_query:
+                # Every record of the previous window has been emitted and counted in the
+                # bookmark: say so now, so a killed run resumes from this window.
+                self._write_state_message()
+            self.stamp(page, window, seen)
             yield self.checked(page)
+
+    @override
+    def learner_spec(self) -> dict[str, list[str]] | None:
+        """The key fields besides the learner's, and the facts telling anonymized ones apart."""
+        others = [k for k in self.primary_keys if k not in self.tap_added_fields]
+        return {"keys": others, "facts": list(self.learner_facts)}
 
     def stamp(
         self, page: Page, window: tuple[str, str], seen: dict[tuple[t.Any, ...], int]
@@ -133,9 +147,7 @@ class ReportingStream(UdemyStream):
             window: the request's `from_date` and `to_date`.
             seen: the keys given so far in this request (shared by its pages).
         """
-        for record in page.records:
-            record["from_date"], record["to_date"] = window
-        self._learner_keys.stamp(page.records, seen, window[0])
+        stamp_window(page.records, window, seen, self._learner_keys)
 
     def plan(self, context: Context | None) -> WindowPlan:
         """Decide every window of this read before the rest of its pages are requested.
@@ -183,7 +195,7 @@ class ReportingStream(UdemyStream):
             # The opening window is read already: left out if empty, when the rest of its
             # group may be empty history too and is probed; else that rest is read as is.
             head, *rest = groups[0][0]
-            empty = not page.records and page.next_url is None
+            empty = not page.size and page.next_url is None
             groups[:1] = [([] if empty else [head], False), *([(rest, empty)] if rest else [])]
             opening = None if empty else opening
         elif len(spans) == 1:

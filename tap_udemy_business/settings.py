@@ -200,6 +200,17 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         ),
     ),
     th.Property(
+        "page_worker",
+        th.BooleanType,
+        default=True,
+        title="Page worker",
+        description=(
+            "Parse, check and serialise pages in a second process, on a second CPU core "
+            "(when the machine lets the tap use more than one). false keeps all of it in "
+            "the tap's process."
+        ),
+    ),
+    th.Property(
         "sandbox",
         th.BooleanType,
         default=False,

@@ -245,6 +245,7 @@ class TapUdemyBusiness(Tap):
             raise SystemExit(1) from None
         finally:
             tap.stop_sandbox()
+            tap.close_api_session()
 
     def write_final_state(self) -> None:
         """Write the state as it is now: it covers every record written, and no other.
@@ -263,7 +264,13 @@ class TapUdemyBusiness(Tap):
             return
         finalizer()
         self.__dict__.pop("sandbox", None)  # cached properties: made again on next use
-        self.__dict__.pop("api_session", None)
+        self.close_api_session()
+
+    def close_api_session(self) -> None:
+        """Stop what the API session runs (its page worker); the next use makes another."""
+        session = self.__dict__.pop("api_session", None)
+        if session is not None:
+            session.close()
 
     def __enter__(self) -> t.Self:
         """Use the tap in a `with` block, so its sandbox portal stops when the block ends."""

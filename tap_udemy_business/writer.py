@@ -77,16 +77,31 @@ class FastSingerWriter(GenericSingerWriter[bytes, Message]):
         The envelope is the same for every record of a page, so it is serialised once and
         only the records themselves go through the encoder.
         """
-        head = b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
-        tail = b""
-        if version is not None:
-            tail += b',"version":' + orjson.dumps(version)
-        if time_extracted is not None:
-            tail += b',"time_extracted":' + orjson.dumps(time_extracted)
-        tail += b"}\n"
+        head, tail = envelope(stream, version=version, time_extracted=time_extracted)
         dumps = orjson.dumps
-        _write(b"".join([head + dumps(record, default=_default) + tail for record in records]))
+        lines = [head + dumps(record, default=_default) + tail for record in records]
+        self.write_lines(b"".join(lines))
+
+    def write_lines(self, lines: bytes | memoryview) -> None:
+        """Write RECORD lines serialised elsewhere (the page worker), as `write_records` does."""
+        _write(lines)
         self.records_since_state = True
+
+
+def envelope(
+    stream: str, *, version: int | None, time_extracted: dt.datetime | None
+) -> tuple[bytes, bytes]:
+    """What goes before and after a record in its RECORD line (newline included).
+
+    A page's records share it, so it is serialised once a page.
+    """
+    head = b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
+    tail = b""
+    if version is not None:
+        tail += b',"version":' + orjson.dumps(version)
+    if time_extracted is not None:
+        tail += b',"time_extracted":' + orjson.dumps(time_extracted)
+    return head, tail + b"}\n"
 
 
 @dataclass(slots=True)
@@ -124,7 +139,7 @@ def flush() -> None:
     _write(b"", flush=True)
 
 
-def _write(data: bytes, *, flush: bool = False) -> None:
+def _write(data: bytes | memoryview, *, flush: bool = False) -> None:
     """Write bytes to stdout's buffer (or, for a text-only stdout, as text), whole.
 
     What a signal handler deferred (see `call_between_writes`) runs once the outermost
@@ -136,7 +151,7 @@ def _write(data: bytes, *, flush: bool = False) -> None:
         out = sys.stdout
         buffer = getattr(out, "buffer", None)
         if buffer is None:  # e.g. a StringIO standing in for stdout
-            out.write(data.decode())
+            out.write(bytes(data).decode())
         else:
             written = buffer.write(data)
             if written != len(data):  # a raw stdout (`python -u`): short when interrupted
@@ -150,7 +165,7 @@ def _write(data: bytes, *, flush: bool = False) -> None:
             action()
 
 
-def _write_rest(raw: t.BinaryIO, data: bytes, written: int | None) -> None:
+def _write_rest(raw: t.BinaryIO, data: bytes | memoryview, written: int | None) -> None:
     """Finish a write that an unbuffered stdout cut short.
 
     With `PYTHONUNBUFFERED` (set by many containers), `sys.stdout.buffer` is the raw

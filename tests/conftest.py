@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from tap_udemy_business import api_session
 from tap_udemy_business.keys import LEARNER_KEY
 from tap_udemy_business.sandbox import DatasetParams, SandboxPortal
 from tap_udemy_business.sandbox.dialects import DIALECTS
@@ -372,3 +373,12 @@ def put_back(records: list[dict[str, t.Any]], name: str) -> list[dict[str, t.Any
         else:
             restored.append(record)
     return restored
+
+
+@pytest.fixture(autouse=True)
+def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sync uses the page worker, as on the usual machine, however many CPUs CI has.
+
+    With one CPU the tap parses pages itself; tests of that case say so.
+    """
+    monkeypatch.setattr(api_session, "available_cpus", lambda: 2)

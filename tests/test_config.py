@@ -204,6 +204,7 @@ AS_STRINGS = {
     "request_timeout": "30",
     "max_retries": "3",
     "max_retry_seconds": "60.5",
+    "page_worker": "true",
     "sandbox": "false",
     "flattening_enabled": "False",
     "flattening_max_depth": "2",

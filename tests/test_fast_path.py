@@ -20,6 +20,7 @@ from singer_sdk.streams import core as sdk_stream_core
 
 from tap_udemy_business import fast_path
 from tap_udemy_business.client import UdemyStream
+from tap_udemy_business.remote_pages import PageWorker
 from tap_udemy_business.streams import CoursesStream
 from tap_udemy_business.tap import TapUdemyBusiness
 
@@ -83,14 +84,19 @@ def frozen_sdk_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("frozen_sdk_clock")
-@pytest.mark.parametrize("selection", ["all fields", "some fields deselected"])
+@pytest.mark.parametrize(
+    ("selection", "page_worker"),
+    [("all fields", True), ("all fields", False), ("some fields deselected", True)],
+)
 @pytest.mark.slow
 def test_the_page_loop_writes_exactly_what_the_sdk_loop_writes(
     dialect_portal: SandboxPortal,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     selection: str,
+    page_worker: bool,
 ) -> None:
+    """With the page worker or without, every stream's messages are the SDK loop's."""
     caplog.set_level(logging.INFO)
     # A STATE every 9 records, pages of 4: STATEs fall inside pages, at odd offsets.
     monkeypatch.setattr(UdemyStream, "STATE_MSG_FREQUENCY", 9)
@@ -98,11 +104,22 @@ def test_the_page_loop_writes_exactly_what_the_sdk_loop_writes(
         **dialect_portal.tap_config(),
         "page_size": 4,
         "emit_activate_version_messages": True,
+        "page_worker": page_worker,
     }
     catalog = partly_selected(config) if selection != "all fields" else None
+    parsed_by_worker: list[str] = []
+    parse = PageWorker.parse
+
+    def counted(self: PageWorker, body: bytes, url: str) -> t.Any:
+        parsed_by_worker.append(url)
+        return parse(self, body, url)
+
+    monkeypatch.setattr(PageWorker, "parse", counted)
 
     pages = sync(config, catalog)
     assert sdk_loop_lines(caplog) == [], "the page loop should have run for every stream"
+    # Deselected fields are popped from records in the tap: those reads parse there.
+    assert bool(parsed_by_worker) == (page_worker and catalog is None)
     monkeypatch.setattr(fast_path, "VERIFIED_SDK_VERSIONS", NO_VERSION)
     sdk = sync(config, catalog)
     reasons = sdk_loop_lines(caplog)

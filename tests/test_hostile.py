@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tap_udemy_business.concurrency import PageReader, PagingError, Query
-from tap_udemy_business.errors import InvalidBodyError, UdemyFatalError
+from tap_udemy_business.data_errors import InvalidBody, UnusableData
+from tap_udemy_business.errors import UdemyFatalError
 from tap_udemy_business.list_page import Page
 from tap_udemy_business.pages import parse_page
 from tap_udemy_business.records import RecordChecker
@@ -56,7 +57,7 @@ def test_any_body_parses_or_fails_clearly(body: t.Any) -> None:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     try:
         page = parse_page(content, URL)
-    except (InvalidBodyError, UdemyFatalError) as exc:
+    except (InvalidBody, UnusableData) as exc:
         assert URL in str(exc)
         return
     assert isinstance(page.count, int)
@@ -77,10 +78,10 @@ def test_envelopes_of_the_wrong_shape_are_refused(
     body = {"count": count, "next": next_url, "previous": None, "results": results}
     try:
         parse_page(json.dumps(body).encode(), URL)
-    except InvalidBodyError:
+    except InvalidBody:
         assert "Infinity" in json.dumps(body) or "NaN" in json.dumps(body)
         return
-    except UdemyFatalError as exc:
+    except UnusableData as exc:
         assert "Unexpected response" in str(exc)
         return
     assert isinstance(count, int)
