@@ -9,6 +9,7 @@ reader (`concurrency.py`) and how records become messages (`fast_path.py`).
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import typing as t
 from collections import deque
@@ -39,7 +40,7 @@ from tap_udemy_business.fast_path import PagedStream, PreparedPage
 from tap_udemy_business.pages import parse_page
 from tap_udemy_business.progress import Progress
 from tap_udemy_business.records import UNDOCUMENTED, Record, RecordChecker
-from tap_udemy_business.remote_pages import HeldPage
+from tap_udemy_business.remote_pages import HeldPage, WorkerDiedError
 from tap_udemy_business.responses import check_response
 from tap_udemy_business.retries import (
     RETRIABLE_ERRORS,
@@ -289,13 +290,26 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         finally:
             worker, self._worker = self._worker, None
             if worker is not None:
-                set_aside, undated = worker.forget(self.name)
-                for name, kind, count in set_aside:
-                    self._checker.set_aside[name, kind] += count
-                for name, count in undated:
-                    self._checker.undated[name] += count
+                self._take_counts(worker, failing=sys.exc_info()[0] is not None)
             self.log_request_durations()
             self._checker.report(self.name, self.logger)
+
+    def _take_counts(self, worker: PageWorker, *, failing: bool) -> None:
+        """End the read in the worker; add what it set aside to the stream's report.
+
+        Raises:
+            WorkerDiedError: the worker died, and no other error ends the read already.
+        """
+        try:
+            set_aside, undated = worker.forget(self.name)
+        except WorkerDiedError:
+            if failing:
+                return  # the read's own error says what happened
+            raise
+        for name, kind, count in set_aside:
+            self._checker.set_aside[name, kind] += count
+        for name, count in undated:
+            self._checker.undated[name] += count
 
     def _page_worker(self) -> PageWorker | None:
         """The page worker for this read, told about the stream; None to parse here.
