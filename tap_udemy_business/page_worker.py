@@ -3,7 +3,7 @@
 At low latency the tap is bound by one core: every page is parsed, checked and turned
 into RECORD lines under the GIL of the process that also speaks HTTP and writes stdout.
 The worker takes that work to a second core. It imports neither singer-sdk nor requests
-(about 40 ms to start), holds no secret and never touches stdout; the tap
+(50 to 80 ms to start), holds no secret and never touches stdout; the tap
 (`remote_pages.py`) talks to it over two pairs of pipes, in frames:
 
 * the page threads' channel: `parse` a body; the worker keeps the records and answers

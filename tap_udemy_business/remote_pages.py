@@ -91,6 +91,8 @@ class PageWorker:
         self._sent = 0
         self._received = 0
         self._answers: dict[int, tuple[page_worker.Header, bytes]] = {}
+        #: Main-channel requests whose answers only say whether they failed.
+        self._unawaited: set[int] = set()
         self._numbers = count()
         self._streams: set[str] = set()
         self._closer = weakref.finalize(self, _close, self._process, mine)
@@ -137,6 +139,10 @@ class PageWorker:
             if frame is None:
                 raise self._died()
             self._received += 1
+            if self._received in self._unawaited:  # only its failure matters
+                self._unawaited.discard(self._received)
+                self._checked({"url": "a stream's schema"}, frame)
+                continue
             self._answers[self._received] = frame
         return self._checked(header, self._answers.pop(ticket))
 
@@ -177,11 +183,15 @@ class PageWorker:
         keys: Sequence[str],
         learner: dict[str, list[str]] | None,
     ) -> None:
-        """Tell the worker how a stream's records are checked (once per stream)."""
+        """Tell the worker how a stream's records are checked (once per stream).
+
+        Its answer is not waited for: the worker may still be starting, and the read's
+        first request goes out meanwhile. A failure surfaces with the next answer read.
+        """
         if name in self._streams:
             return
         header = {"op": "stream", "name": name, "schema": schema, "keys": list(keys)}
-        self._ask_main({**header, "learner": learner})
+        self._unawaited.add(self._send({**header, "learner": learner}))
         self._streams.add(name)
 
     def parse(self, body: bytes, url: str) -> Page:

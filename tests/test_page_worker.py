@@ -16,6 +16,7 @@ import typing as t
 import pytest
 
 from tap_udemy_business import api_session, page_worker
+from tap_udemy_business.errors import UdemyFatalError
 from tap_udemy_business.remote_pages import HeldPage, PageWorker, WorkerDiedError
 from tap_udemy_business.tap import TapUdemyBusiness
 
@@ -155,6 +156,17 @@ def test_records_written_before_the_worker_died_are_on_stdout(
     assert len(records) == sum(came_back) >= sum(asked[:2])
     # Lines made before the kill may still come back (they were in the pipe); no more.
     assert len(came_back) <= len(asked) < 6
+
+
+def test_a_stream_the_worker_cannot_check_fails_at_the_next_answer() -> None:
+    """`open_stream` does not wait for the worker; its failure is not lost for that."""
+    worker = PageWorker()
+    try:
+        worker.open_stream("broken", {"properties": {"a": {"type": "no such type"}}}, ["a"], None)
+        with pytest.raises(UdemyFatalError, match="The page worker failed on a stream's schema"):
+            worker.forget("broken")
+    finally:
+        worker.close()
 
 
 def test_frames_larger_than_a_pipe_cross_whole() -> None:
