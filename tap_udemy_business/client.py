@@ -202,7 +202,7 @@ class UdemyStream(PagedStream, RESTStream[t.Any]):
         self.validate_response(response)
         worker = self._worker
         if worker is not None:
-            page = worker.parse(response.content, describe_url(url))
+            page = worker.parse(response.content, describe_url(url), self.name)
         else:
             page = _as_udemy_errors(parse_page, response.content, describe_url(url))
         release_body(response)

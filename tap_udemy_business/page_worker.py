@@ -120,7 +120,8 @@ class Worker:
     def __init__(self) -> None:
         """Start with no stream and no page."""
         self.streams: dict[str, _Stream] = {}
-        self.pages: dict[int, tuple[str, list[Record]]] = {}
+        #: Page number -> the stream, the URL and the records of a page not yet emitted.
+        self.pages: dict[int, tuple[str, str, list[Record]]] = {}
         self._warnings = _Warnings()
         self._logger = logging.getLogger("tap-udemy-business.page-worker")
         self._logger.propagate = False
@@ -149,7 +150,7 @@ class Worker:
         url = header["url"]
         page = parse_page(body, url, self._logger)
         warnings, self._warnings.lines = self._warnings.lines, []
-        self.pages[header["id"]] = (url, page.records)
+        self.pages[header["id"]] = (header["stream"], url, page.records)
         return {
             "count": page.count,
             "next": page.next_url,
@@ -159,7 +160,7 @@ class Worker:
         }, b""
 
     def _emit(self, header: Header, _blob: bytes) -> tuple[Header, bytes]:
-        url, records = self.pages.pop(header["id"])
+        _stream, url, records = self.pages.pop(header["id"])
         stream = self.streams[header["stream"]]
         window = header["window"]
         if window is not None and stream.learners is not None:

@@ -194,15 +194,18 @@ class PageWorker:
         self._unawaited.add(self._send({**header, "learner": learner}))
         self._streams.add(name)
 
-    def parse(self, body: bytes, url: str) -> Page:
+    def parse(self, body: bytes, url: str, stream: str) -> Page:
         """Have a body parsed; its records stay in the worker (`Page.held`).
+
+        They stay until the page is emitted or the stream's read is over (`forget`).
 
         Raises:
             InvalidBodyError: the body is not JSON (retried, as a local parse would be).
             UdemyFatalError: the JSON is not a list page.
         """
         number = next(self._numbers)
-        answer = self._ask_pages({"op": "parse", "id": number, "url": url}, body)
+        request = {"op": "parse", "id": number, "url": url, "stream": stream}
+        answer = self._ask_pages(request, body)
         for line in answer["warnings"]:
             LOGGER.warning("%s", line)
         return Page(

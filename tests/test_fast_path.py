@@ -110,9 +110,9 @@ def test_the_page_loop_writes_exactly_what_the_sdk_loop_writes(
     parsed_by_worker: list[str] = []
     parse = PageWorker.parse
 
-    def counted(self: PageWorker, body: bytes, url: str) -> t.Any:
+    def counted(self: PageWorker, body: bytes, url: str, stream: str) -> t.Any:
         parsed_by_worker.append(url)
-        return parse(self, body, url)
+        return parse(self, body, url, stream)
 
     monkeypatch.setattr(PageWorker, "parse", counted)
 

@@ -169,6 +169,24 @@ def test_a_stream_the_worker_cannot_check_fails_at_the_next_answer() -> None:
         worker.close()
 
 
+def test_a_read_that_ends_leaves_none_of_its_pages_in_the_worker() -> None:
+    """Pages parsed and never emitted (probes, pages of a failed read) are dropped."""
+    worker = page_worker.Worker()
+    schema = {"type": "object", "properties": {"id": {"type": "integer"}}}
+    body = b'{"count": 1, "next": null, "previous": null, "results": [{"id": 1}]}'
+    for name in ("a", "b"):
+        assert worker.answer(
+            {"op": "stream", "name": name, "schema": schema, "keys": ["id"], "learner": None}, b""
+        ) == ({}, b"")
+    for number, name in enumerate(["a", "a", "b"]):
+        answer, _ = worker.answer({"op": "parse", "id": number, "url": "u", "stream": name}, body)
+        assert answer["size"] == 1
+    worker.answer({"op": "forget", "stream": "a"}, b"")
+    assert list(worker.pages) == [2]
+    worker.answer({"op": "forget", "stream": "b"}, b"")
+    assert worker.pages == {}
+
+
 def test_frames_larger_than_a_pipe_cross_whole() -> None:
     reading, writing = os.pipe()
     blob = bytes(range(256)) * 4096  # 1 MiB: sixteen times a pipe's buffer
