@@ -138,6 +138,11 @@ class PreparedPage(abc.ABC):
         """The lines asked for: one piece per run."""
 
 
+#: A prepared page whose lines were asked for: the page, the records written before it and
+#: where its runs end.
+Pending = tuple[PreparedPage, int, list[int]]
+
+
 class PagedStream(Stream):
     """A stream whose records come a page at a time, emitted a page at a time when it may.
 
@@ -322,18 +327,19 @@ class PagedStream(Stream):
             record_counter.with_context({})
             timer.with_context({})
             self._write_starting_replication_value(None)
-            pending: tuple[PreparedPage, int] | None = None  # asked for, not yet written
+            pending: Pending | None = None  # asked for, not yet written
             pages = self.pages(None)
             while (records := self._next_page(pages, writer, pending)) is not None:
+                asked: Pending | None = None
                 if isinstance(records, PreparedPage):
                     # Its lines are made while the page before it is written.
-                    self._ask_lines(records, written)
+                    asked = self._ask_lines(records, written)
                 if pending is not None:
                     record_counter.increment(len(pending[0]))
                     yield self._write_prepared(writer, *pending)
                     pending = None
                 if isinstance(records, PreparedPage):
-                    pending = (records, written)
+                    pending = asked
                 elif records:
                     if deselects:
                         for record in records:
@@ -386,7 +392,7 @@ class PagedStream(Stream):
         self,
         pages: Iterator[list[Record] | PreparedPage],
         writer: FastSingerWriter,
-        pending: tuple[PreparedPage, int] | None,
+        pending: Pending | None,
     ) -> list[Record] | PreparedPage | None:
         """The next page, None after the last; a failure first writes the page pending.
 
@@ -402,13 +408,21 @@ class PagedStream(Stream):
                 self._write_prepared(writer, *pending)
             raise
 
-    def _ask_lines(self, page: PreparedPage, written: int) -> None:
-        """Ask for a prepared page's lines: the envelope, by the SDK's clock, and its runs."""
-        head, tail = envelope(self.name, version=self._stream_version, time_extracted=_sdk_clock())
-        ends = _run_ends(len(page), written, self.STATE_MSG_FREQUENCY, one_value=True)
-        page.request(head, tail, list(ends) if len(page) else [])
+    def _ask_lines(self, page: PreparedPage, written: int) -> Pending:
+        """Ask for a prepared page's lines: the envelope, by the SDK's clock, and its runs.
 
-    def _write_prepared(self, writer: FastSingerWriter, page: PreparedPage, written: int) -> Record:
+        Returns:
+            The page, the records written before it and where its runs end.
+        """
+        head, tail = envelope(self.name, version=self._stream_version, time_extracted=_sdk_clock())
+        frequency = self.STATE_MSG_FREQUENCY
+        ends = list(_run_ends(len(page), written, frequency, one_value=True)) if len(page) else []
+        page.request(head, tail, ends)
+        return page, written, ends
+
+    def _write_prepared(
+        self, writer: FastSingerWriter, page: PreparedPage, written: int, ends: list[int]
+    ) -> Record:
         """`_write_page` for a page whose lines come ready: the same runs and STATEs.
 
         A STATE goes first when the page starts a query (the one before it is over), as
@@ -420,16 +434,13 @@ class PagedStream(Stream):
         lines = page.lines()
         if page.starts_query:
             self._write_state_message()
-        ends = _run_ends(len(page), written, self.STATE_MSG_FREQUENCY, one_value=True)
-        start = 0
-        for end, run in zip(ends if len(page) else (), lines, strict=True):
-            writer.write_lines(run)
+        for run, (end, piece) in enumerate(zip(ends, lines, strict=True)):
+            writer.write_lines(piece)
             self.state_manager.is_flushed = False
-            if start == 0:
+            if run == 0:
                 self._increment_stream_state(page.bookmark, context=None)
             if (written + end) % self.STATE_MSG_FREQUENCY == 0:
                 self._write_state_message()
-            start = end
         return page.bookmark
 
     def _one_bookmark_value(self, records: list[Record]) -> bool:
