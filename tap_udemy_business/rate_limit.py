@@ -15,7 +15,9 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
   `Retry-After` with nothing to send. Sent alone, the second tells: a 429 starts the pace
   while the others are still unsent, a 200 opens the cap.
   The first 429 starts the pace at what got through so far per second (at least
-  START_RATE); the successes of requests sent before it are taken as the burst.
+  START_RATE); the successes of requests sent before it are taken as the burst, the
+  opening's as one once a floor shows that the limit refilled 1.5 tokens between them
+  (a first answer takes 45 ms over loopback: at 50/s a burst of 1 refills in 20 ms).
 - A rate that draws a 429 becomes the *ceiling*; a rate that ran a whole period without
   one (and was what held requests back) becomes the *floor* (before any ceiling, with a
   burst, only what got through beyond the first burst's worth). With no ceiling yet a clean
@@ -35,11 +37,14 @@ its `Retry-After`, in its retry); it paces requests instead, at a rate it search
 - Once floor and ceiling are within 3 %, the rate holds at the floor. It probes 2 % above
   the ceiling after 40 requests; a probe that holds is followed at once by one 2.5 times
   further, and a failed one doubles the wait (up to 80 requests; 20 for 15 s after the
-  limit went down, as it may come back). So a limit that went up is found within
-  seconds, and a steady one costs a 429 per 40 to 80 requests. With a burst, probes that
-  gained under 30 % before a 429 may have run on it: the floor goes back to where they
-  began or, with a small burst (a period holds more requests than it can store), to the
-  step below the last one held, so a limit a step or two above the floor is reached.
+  limit went down, until the floor is back where it was, as it may come back). So a
+  limit that went up is found within seconds, and a steady one costs a 429 per 40 to 80
+  requests. With a burst, probes that gained under 30 % before a 429 may have run on it:
+  the floor goes back to where they began or, with a small burst (a period holds more
+  requests than it can store), to the step below the last one held, so a limit a step or
+  two above the floor is reached. Probes that gained more keep the step below the last
+  one held (with a small burst, the last one): that last, longest step came with the
+  bucket full after a while under the limit.
 - A lone 429 at the floor (none in the last 40 requests) is arrival jitter: with a burst
   of 1 a request that arrives a fraction of a millisecond early is refused, and one 429
   costs less than a slower pace; with a burst of 1, so are up to 2 in 80 requests (jitter
@@ -89,6 +94,9 @@ CANCEL_POLL_SECONDS = 0.25
 #: Requests answered 200 before more than one may be in flight unpaced (a 429 first
 #: starts the pace instead).
 OPENING_ANSWERS = 2
+#: The opening's requests, one at a time, show a burst of one if the floor refills this
+#: many tokens between them (over one: a floor that ran on a burst may be above the limit).
+OPENING_REFILLS = 1.5
 #: The rate after the first 429: what got through so far per second, at least this.
 START_RATE = 6.0
 #: A 429 cuts the rate by this factor, or to the floor if that is higher...
@@ -228,12 +236,18 @@ class RateGovernor:
         self._probe_step = PROBE_STEP
         self._probe_base = 0.0  # the floor when the probes began
         self._held_before = 0.0  # the floor before the last clean period raised it
-        self._dropped_at = -math.inf  # when the limit last went down
+        self._dropped_at = -math.inf  # when the limit last went down...
+        self._dropped_from = 0.0  # ...and the floor before it did
         self._struck_from = 0.0  # the floor before the 429s at the floor in a row
         self._retry_after = 1.0  # the longest Retry-After seen (for the read-ahead)
         self._ending = False  # whether the read is in its last seconds (see `remaining`)
-        #: Successes of requests sent before the first 429 came: about the limit's burst.
-        self._burst = 0
+        #: Successes of requests sent before the first 429 came, the opening's apart (see
+        #: `_burst`): about the limit's burst.
+        self._burst_oks = 0
+        self._opening_oks = 0
+        self._opening_gap = math.inf  # the shortest time between two of the opening's sends
+        self._opening_last = -math.inf
+        self._opening_refilled = False  # whether a floor showed the opening's gap refilled
         self._first_429 = math.inf
         self._since_429 = 0.0  # successes per second between the last two 429s
         #: The last 429s: when, and the successes and requests sent by then.
@@ -271,6 +285,7 @@ class RateGovernor:
             finally:
                 self._waiting.remove(turn)
                 self._wake()  # the next in line: its turn may have come (unpaced, it has)
+            self._sending.alone = self._cap() == 1  # the opening: one at a time
             self._in_flight += 1
             self._sent += 1
             self._last_start = now
@@ -344,7 +359,12 @@ class RateGovernor:
             sent_at = getattr(self._sending, "at", now)
             self._ok_sent.append(sent_at)
             if sent_at < self._first_429:
-                self._burst += 1
+                if getattr(self._sending, "alone", False):
+                    self._opening_oks += 1
+                    self._opening_gap = min(self._opening_gap, sent_at - self._opening_last)
+                    self._opening_last = sent_at
+                else:
+                    self._burst_oks += 1
             if self.rate is not None:
                 self._after_clean(now)
 
@@ -361,6 +381,23 @@ class RateGovernor:
                 self._keep_under(bound, now)
             if self._burst <= 1:
                 self._resume_from_last_success(sent_at)
+
+    @property
+    def _burst(self) -> int:
+        """The limit's burst as the successes before the first 429 show it.
+
+        The opening's requests went one at a time, each after the last answer. Where the
+        limit refills a token in less time than went between them (the floor says how
+        fast it refills at least), each may have taken a token that came since the last:
+        together they show a burst of one. Counted as a burst, a limit of 50/s with a
+        burst of 1 (a first answer in 45 ms) would be searched as one with a burst.
+        """
+        opening = self._opening_oks
+        refilled = self._opening_gap * self.floor >= OPENING_REFILLS
+        if opening > 1 and (self._opening_refilled or refilled):
+            self._opening_refilled = True  # a floor that falls later (the limit did) is not
+            opening = 1  # the limit of the opening
+        return self._burst_oks + opening
 
     def _bound(self, sent_at: float) -> float | None:
         """A sure upper bound on the limit from this 429 and an earlier one, if there is one.
@@ -452,20 +489,28 @@ class RateGovernor:
         """A probe above the old ceiling drew a 429: back to the floor, and wait longer."""
         # Soon after the limit went down, or after probes that gained much (it may still
         # be going up), probe again soon; otherwise wait twice as long as last time.
-        moving = now - self._dropped_at < DROPPED_SECONDS
+        moving = now - self._dropped_at < DROPPED_SECONDS and not self._came_back()
         moving = moving or self.floor >= self._probe_base * PROBE_MOVED
         wait = PROBE_WAIT_DROPPED if moving else min(PROBE_WAIT_MAX, self._probe_wait * 2)
         self._probe_wait = wait
         self._probing = False
         self._probe_step = PROBE_STEP
+        small = SMALL_BURST_PERIODS * self._burst <= PERIOD_REQUESTS
+        below = max(self._probe_base, self._held_before)  # the step below the last held
         if self._burst > 1 and self.floor < self._probe_base * PROBE_MOVED:
             # With a burst, a few periods a little over the limit run clean on it: a
             # small gain that ends in a 429 is no gain. With a small burst, a period holds
             # more requests than it can store: the step below the last one held is kept
             # (else a limit a step or two above the floor is never reached: each round of
             # probes fails at the same step and goes back to the same floor).
-            small = SMALL_BURST_PERIODS * self._burst <= PERIOD_REQUESTS
-            self.floor = max(self._probe_base, self._held_before) if small else self._probe_base
+            self.floor = below if small else self._probe_base
+        elif self._burst > 1 and not small:
+            # Probes that gained much (the limit went up), with a burst a period can
+            # store: the last one held came after a while under the limit, the bucket
+            # full, and its step was the longest: it is the likeliest to have run on the
+            # burst. The step below it is kept (the next probes, soon, go on from there),
+            # not a floor that 429s in a row must cut down.
+            self.floor = below
         if limit is not None:
             self.floor = min(self.floor, limit)
         self.ceiling = min(rate, self.floor * CLOSE)  # the floor holds: the search is done
@@ -499,8 +544,7 @@ class RateGovernor:
         if self._burst > 1:  # clean periods over the limit prove little: hold, then probe
             self.ceiling = under * CLOSE
         if under < STRUCK_DROP * self._struck_from:  # the limit went down: may come back
-            self._probe_wait = PROBE_WAIT_DROPPED
-            self._dropped_at = now
+            self._went_down(self._struck_from, now)
         self._set_rate(under, now)
         return True
 
@@ -513,11 +557,25 @@ class RateGovernor:
         # The limit went down (measured at once, or after 429s in a row cut the floor): it
         # may come back.
         if limit < DROP * max(self.floor, self._struck_from):
-            self._probe_wait = PROBE_WAIT_DROPPED
-            self._dropped_at = now
+            self._went_down(max(self.floor, self._struck_from), now)
         self.floor = limit
         self.ceiling = limit * CLOSE if self._burst > 1 else rate
         self._set_rate(limit, now)
+
+    def _went_down(self, held: float, now: float) -> None:
+        """The limit went down from `held`: probe often for a while, as it may come back."""
+        recent = now - self._dropped_at < DROPPED_SECONDS  # still down from the last time
+        self._dropped_from = max(held, self._dropped_from) if recent else held
+        self._probe_wait = PROBE_WAIT_DROPPED
+        self._dropped_at = now
+
+    def _came_back(self) -> bool:
+        """Whether the floor is back where it was before the limit last went down.
+
+        Then the limit is where it was: probes that fail go back to waiting longer (each
+        costs a 429).
+        """
+        return self.floor * CLOSE >= self._dropped_from
 
     def _measured(self, now: float) -> float | None:
         """The limit as measured since the last 429 (a lower bound), if measured long enough.

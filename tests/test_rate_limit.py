@@ -226,16 +226,31 @@ def simulate(
     schedule: tuple[tuple[float, float], ...] = (),
     *,
     jitter: float = 0.0,
+    first_answer: float = 0.002,
 ) -> list[tuple[float, bool]]:
+    """The requests of `simulated`: when each was sent, and whether it got through."""
+    return simulated(rate, burst, seconds, schedule, jitter=jitter, first_answer=first_answer)[0]
+
+
+def simulated(
+    rate: float,
+    burst: int,
+    seconds: float,
+    schedule: tuple[tuple[float, float], ...] = (),
+    *,
+    jitter: float = 0.0,
+    first_answer: float = 0.002,
+) -> tuple[list[tuple[float, bool]], RateGovernor]:
     """The governor against the sandbox's token bucket, on one injected clock.
 
     One request at a time, each answered 2 ms after it is sent (200, or 429 with a
-    whole-second `Retry-After`), as fast as the governor lets them go. With `jitter`, each
+    whole-second `Retry-After`), the first after `first_answer` s (a read's first page,
+    45 ms over loopback), as fast as the governor lets them go. With `jitter`, each
     request reaches the bucket 0.5 ms after it is sent, plus a random delay of 0.25 ms on
     average and, for one in 30, 1 ms to `jitter` ms (5: what was measured over loopback
     HTTP with pages prerendered; 12: with a busy portal rendering pages on the fly).
     Returns, for every request, when it was sent (seconds from the first) and whether it
-    got through.
+    got through; and the governor.
     """
     clock = Clock()
     governor = RateGovernor(8, clock)
@@ -256,12 +271,12 @@ def simulate(
             retry_after = bucket.admit("key")
             clock.advance(-delay)
             sent.append((clock.now - start, retry_after is None))
-            clock.advance(0.002)
+            clock.advance(first_answer if len(sent) == 1 else 0.002)
         if retry_after is None:
             governor.on_success()
         else:
             governor.on_throttle(float(retry_after))
-    return sent
+    return sent, governor
 
 
 def after_settling(sent: list[tuple[float, bool]], settle: float = 5.0) -> tuple[int, float]:
@@ -359,13 +374,89 @@ def test_the_bound_from_429s_is_never_under_the_limit(
     assert all(bound >= rate for bound in bounds), min(bounds)
 
 
-@pytest.mark.parametrize(("rate", "burst"), [(20.0, 5), (50.0, 1)])
-def test_a_limit_that_halves_and_returns_is_followed(rate: float, burst: int) -> None:
-    third = 20.0 / 3  # as the benchmark: halved from a third of 20 s to two thirds
-    sent = simulate(rate, burst, 25.0, ((third, rate / 2), (2 * third, rate)), jitter=5.0)
+@pytest.mark.parametrize(
+    ("rate", "burst", "first_answer", "share"),
+    [(20.0, 5, 0.002, 0.8), (50.0, 1, 0.002, 0.8), (20.0, 5, 0.045, 0.85), (50.0, 1, 0.045, 0.85)],
+)
+def test_a_limit_that_halves_and_returns_is_followed(
+    rate: float, burst: int, first_answer: float, share: float
+) -> None:
+    # As the benchmark: halved from a third of 20 s to two thirds, the first answer (a
+    # read's first page) in 45 ms as over loopback, where the issue's 0.85 holds.
+    third = 20.0 / 3
+    sent = simulate(
+        rate,
+        burst,
+        25.0,
+        ((third, rate / 2), (2 * third, rate)),
+        jitter=5.0,
+        first_answer=first_answer,
+    )
     ideal = rate * third + rate / 2 * third + rate * (25.0 - 2 * third)
-    assert sum(granted for _, granted in sent) >= 0.8 * ideal
+    assert sum(granted for _, granted in sent) >= share * ideal
     assert after_settling(sent)[1] < 0.05
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(50.0, 1), (50.0, 2), (5.0, 2), (20.0, 5)])
+def test_the_openings_requests_show_a_burst_only_where_the_limit_could_not_refill_between(
+    rate: float, burst: int
+) -> None:
+    # The opening sends one request at a time, the second after the first answer (45 ms).
+    # At 50/s a bucket of one refilled between them: both got through, and that is no
+    # burst (searched as one, the limit was paced 10 % under). At 5/s, or with a burst of
+    # 2 (a request sent with the second's answer got through too), they are one.
+    _, governor = simulated(rate, burst, 10.0, first_answer=0.045)
+    assert governor._burst == burst or (burst > 2 and governor._burst >= burst)
+
+
+def probing(governor: RateGovernor, floor: float) -> None:
+    """A governor probing above a floor that held (its search done)."""
+    governor.floor = floor
+    governor.ceiling = floor * 1.01
+    governor.rate = floor * 1.03
+    governor._probing = True
+    governor._probe_base = floor
+
+
+def test_once_the_floor_is_back_where_it_was_before_the_limit_went_down_probes_wait_longer() -> (
+    None
+):
+    # After the limit went down, probes come every few requests: it may come back. Once
+    # the floor is where it was before, it did: each failed probe costs a 429, and the
+    # wait between them doubles again.
+    governor, clock = throttled(5)
+    held_at(governor, clock, 20.0)
+    for _ in range(4):  # 429s in a row: the limit went down
+        send(governor, clock, refused=True)
+    low = paced_rate(governor)
+    probing(governor, low)
+    send(governor, clock, refused=True)  # still down: probe again soon
+    assert governor._probe_wait == rate_limit.PROBE_WAIT_DROPPED
+    probing(governor, 20.0)
+    send(governor, clock, refused=True)  # back: wait twice as long as last time
+    assert governor._probe_wait == 2 * rate_limit.PROBE_WAIT_DROPPED
+
+
+@pytest.mark.parametrize(("burst", "kept"), [(2, 4), (5, 3)])
+def test_probes_that_gained_much_keep_the_step_below_the_last_with_a_burst_a_period_can_store(
+    burst: int, kept: int
+) -> None:
+    # The limit went up: probes held at growing steps, then one drew a 429. With a burst
+    # a period can store, the last step held (the longest, after a while under the
+    # limit, the bucket full) may have run on it: the step below it is kept. With a
+    # small one, the last held.
+    governor, clock = throttled(burst)
+    governor.rate = governor.floor = 10.0
+    governor.ceiling = 10.2
+    governor._probe_wait = 0  # probe at the next clean period
+    held = [10.0]
+    for _ in range(5):  # the floor holds, then four growing steps above it
+        clean_period(governor, clock)
+        held.append(paced_rate(governor))
+    assert held[4] >= 10.0 * rate_limit.PROBE_MOVED  # gained much
+    send(governor, clock, refused=True)
+    assert governor.floor == pytest.approx(held[kept])
+    assert governor._probe_wait == rate_limit.PROBE_WAIT_DROPPED  # it may still go up
 
 
 def test_an_idle_rate_does_not_grow() -> None:
